@@ -1,0 +1,314 @@
+// Command tidings is the webhook delivery service: one binary that runs the
+// API, the worker, both, or everything in one process for a first try.
+//
+//	tidings dev | api | worker | all | version
+//
+// main only wires signals to run; run is the one place dependencies are
+// built, so end-to-end tests call it on :0 ports.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"text/template"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/gin-gonic/gin"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tidingshq/tidings/asynqmon"
+	"github.com/tidingshq/tidings/config"
+	"github.com/tidingshq/tidings/handlers"
+	"github.com/tidingshq/tidings/redisstore"
+	"github.com/tidingshq/tidings/sender"
+	"github.com/tidingshq/tidings/signing"
+	"github.com/tidingshq/tidings/tasks"
+	"github.com/tidingshq/tidings/webhook"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0"
+
+const usage = "usage: tidings dev | api | worker | all | version"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "tidings:", err)
+		os.Exit(1)
+	}
+}
+
+// run runs one command until ctx is done, then shuts down gracefully.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return errors.New(usage)
+	}
+	cmd := args[0]
+	switch cmd {
+	case "version":
+		fmt.Fprintln(stdout, "tidings", version)
+		return nil
+	case "dev", "api", "worker", "all":
+	default:
+		return fmt.Errorf("unknown command %q; %s", cmd, usage)
+	}
+	mode := config.Production
+	if cmd == "dev" {
+		mode = config.Dev
+	}
+	cfg, err := config.Load(getenv, mode)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, mode, stdout)
+	gin.SetMode(gin.ReleaseMode)
+
+	var embedded *miniredis.Miniredis
+	if cmd == "dev" && cfg.RedisURL == "" {
+		embedded = miniredis.NewMiniRedis()
+		embedded.ClockTTL(true) // TTLs follow the wall clock, as in a real Redis
+		if err := embedded.StartAddr("127.0.0.1:0"); err != nil {
+			return fmt.Errorf("start embedded redis: %w", err)
+		}
+		defer embedded.Close()
+		cfg.RedisURL = "redis://" + embedded.Addr()
+	}
+	if cmd == "dev" && cfg.AdminToken == "" {
+		cfg.AdminToken = randomToken()
+	}
+
+	rc, err := newRedis(cfg)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if err := waitForRedis(ctx, rc, log); err != nil {
+		return err
+	}
+
+	store := redisstore.New(rc, redisstore.Options{Retention: cfg.LogRetention})
+	settings := tasks.Settings{Schedule: webhook.Schedule(cfg.RetrySchedule), Timeout: cfg.DeliveryTimeout, DisableAfter: cfg.DisableAfterFailures}
+	client := asynq.NewClientFromRedisClient(rc)
+	inspector := asynq.NewInspectorFromRedisClient(rc)
+	queue := tasks.NewQueue(client, inspector, store, settings, log)
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	if cmd != "worker" {
+		api := handlers.New(store, queue, handlers.Options{
+			AdminToken: cfg.AdminToken, MaxPayloadBytes: cfg.MaxPayloadBytes, IdempotencyTTL: cfg.IdempotencyTTL,
+			AllowHTTP: cfg.AllowHTTP, AllowPrivateNetworks: cfg.AllowPrivateNetworks,
+			SignatureHeader: cfg.SignatureHeader, TimestampHeader: cfg.TimestampHeader, DeliveryIDHeader: cfg.DeliveryIDHeader,
+			EventTypes: cfg.EventTypes, Monitoring: monitoring(cfg, rc),
+		}, log)
+		addr, err := serve(runCtx, &wg, errc, cfg.HTTPAddr, api.Router(), log)
+		if err != nil {
+			return err
+		}
+		if cmd == "dev" {
+			if err := devBanner(ctx, stdout, store, addr, cfg.AdminToken); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(stdout, "API listening on http://%s\n", addr)
+		}
+	}
+
+	var srv *asynq.Server
+	if cmd != "api" {
+		if cmd == "worker" {
+			r := gin.New()
+			handlers.Health(r, store.Ping)
+			addr, err := serve(runCtx, &wg, errc, cfg.HTTPAddr, r, log)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "Worker health on http://%s\n", addr)
+		}
+		srv, err = startWorker(cfg, rc, store, queue, settings, log)
+		if err != nil {
+			return err
+		}
+	}
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err = <-errc:
+		log.Error("server failed", "error", err)
+	}
+	cancel()
+	if srv != nil {
+		// Stop fetching; in-flight deliveries finish (up to ShutdownTimeout),
+		// the rest stay queued.
+		srv.Shutdown()
+	}
+	wg.Wait()
+	_ = client.Close()    // shared client: only marks it closed
+	_ = inspector.Close() // idem
+	return err
+}
+
+// startWorker starts the Asynq server that delivers webhooks.
+func startWorker(cfg config.Config, rc redis.UniversalClient, store *redisstore.Store, queue *tasks.Queue, settings tasks.Settings, log *slog.Logger) (*asynq.Server, error) {
+	var tmpl *template.Template
+	if cfg.PayloadTemplate != "" {
+		var err error
+		if tmpl, err = template.New("payload").Funcs(config.TemplateFuncs()).Parse(cfg.PayloadTemplate); err != nil {
+			return nil, fmt.Errorf("TIDINGS_PAYLOAD_TEMPLATE: %w", err)
+		}
+	}
+	snd := sender.New(sender.Options{
+		Timeout: cfg.DeliveryTimeout, AllowPrivateNetworks: cfg.AllowPrivateNetworks, UserAgent: "Tidings/" + version,
+		SignatureHeader: cfg.SignatureHeader, TimestampHeader: cfg.TimestampHeader, DeliveryIDHeader: cfg.DeliveryIDHeader,
+		Hex: signing.HexScheme{Format: cfg.SignatureFormat, Content: cfg.SignedContent}, PayloadTemplate: tmpl,
+	})
+	level := asynq.WarnLevel
+	if cfg.LogLevel <= slog.LevelDebug {
+		level = asynq.DebugLevel
+	}
+	srv := asynq.NewServerFromRedisClient(rc, asynq.Config{
+		Concurrency:    cfg.WorkerConcurrency,
+		Queues:         map[string]int{tasks.QueueName: 1},
+		RetryDelayFunc: tasks.RetryDelay,
+		IsFailure:      tasks.IsFailure,
+		// An idle worker polls every 100ms (default 1s, i.e. up to 1.5s of
+		// pickup latency), and due retries are released every 200ms (default
+		// 5s with whole-second due times, which would phase-lock a 5s rung
+		// to 10s).
+		TaskCheckInterval:        100 * time.Millisecond,
+		DelayedTaskCheckInterval: 200 * time.Millisecond,
+		ShutdownTimeout:          settings.ShutdownTimeout(),
+		Logger:                   tasks.Logger{L: log},
+		LogLevel:                 level,
+		BaseContext:              tasks.BaseContext,
+	})
+	mux := asynq.NewServeMux()
+	mux.Handle(tasks.TypeDeliver, tasks.NewHandler(store, snd, queue, log, nil))
+	if err := srv.Start(mux); err != nil {
+		return nil, fmt.Errorf("start worker: %w", err)
+	}
+	log.Info("worker started", "concurrency", cfg.WorkerConcurrency, "retry_schedule", webhook.Schedule(cfg.RetrySchedule).String())
+	return srv, nil
+}
+
+func monitoring(cfg config.Config, rc redis.UniversalClient) http.Handler {
+	if !cfg.Monitoring {
+		return nil
+	}
+	return asynqmon.New(rc, asynqmon.Options{ReadOnly: cfg.MonitoringReadOnly, PrometheusURL: cfg.PrometheusURL})
+}
+
+// serve listens on addr and serves h until ctx is done, then drains
+// in-flight requests. It returns the address actually bound.
+func serve(ctx context.Context, wg *sync.WaitGroup, errc chan<- error, addr string, h http.Handler, log *slog.Logger) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("TIDINGS_HTTP_ADDR: listen on %s: %w", addr, err)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+	}()
+	return ln.Addr().String(), nil
+}
+
+// newRedis builds the process's one Redis client, shared by the store, the
+// Asynq client, server and inspector, and the dashboard. Short timeouts make
+// the API answer 503 within a second when Redis is unreachable.
+func newRedis(cfg config.Config) (redis.UniversalClient, error) {
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("TIDINGS_REDIS_URL: %v", err)
+	}
+	opts.DialTimeout = 500 * time.Millisecond
+	opts.ReadTimeout = 2 * time.Second
+	opts.WriteTimeout = 2 * time.Second
+	opts.MaxRetries = 1
+	opts.PoolSize = cfg.WorkerConcurrency + 50
+	opts.PoolTimeout = 2 * time.Second
+	return redis.NewClient(opts), nil
+}
+
+// waitForRedis blocks until Redis answers, logging while it does not, so a
+// process started before Redis waits instead of crash-looping.
+func waitForRedis(ctx context.Context, rc redis.UniversalClient, log *slog.Logger) error {
+	delay := 200 * time.Millisecond
+	for {
+		err := rc.Ping(ctx).Err()
+		if err == nil {
+			return nil
+		}
+		log.Warn("waiting for redis", "error", err.Error(), "retry_in", delay.String())
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("redis unreachable: %w", err)
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 5*time.Second)
+	}
+}
+
+func newLogger(cfg config.Config, mode config.Mode, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if mode == config.Dev {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// devBanner creates the demo tenant and prints how to reach everything.
+func devBanner(ctx context.Context, w io.Writer, store *redisstore.Store, addr, adminToken string) error {
+	now := time.Now()
+	t := &webhook.Tenant{ID: webhook.NewID(webhook.PrefixTenant, now), Name: "demo", CreatedAt: now}
+	key := &webhook.APIKey{ID: webhook.NewID(webhook.PrefixKey, now), TenantID: t.ID, Value: webhook.NewAPIKey(), CreatedAt: now}
+	if err := store.CreateTenant(ctx, t, key); err != nil {
+		return fmt.Errorf("create demo tenant: %w", err)
+	}
+	host := addr
+	if h, p, err := net.SplitHostPort(addr); err == nil && (h == "::" || h == "0.0.0.0" || h == "") {
+		host = net.JoinHostPort("127.0.0.1", p)
+	}
+	fmt.Fprintf(w, "Tidings %s (dev): API and worker in one process\n", version)
+	fmt.Fprintf(w, "API: http://%s\n", host)
+	fmt.Fprintf(w, "Dashboard: http://%s/monitoring/ (user admin, password the admin token)\n", host)
+	fmt.Fprintf(w, "Admin token: %s\n", adminToken)
+	fmt.Fprintf(w, "Demo API key: %s\n", key.Value)
+	fmt.Fprintln(w, "Data is kept in memory and lost on exit.")
+	return nil
+}
+
+func randomToken() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return "adm_" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,397 @@
+// Package config reads Tidings' configuration from the environment: defaults
+// first, then the TIDINGS_* variables, then Validate. It is a leaf: the
+// standard library only, no package-level state; cmd turns a Config into each
+// package's options.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// Config is every setting of the product (contract §2).
+type Config struct {
+	RedisURL             string
+	HTTPAddr             string
+	AdminToken           string
+	RetrySchedule        []time.Duration
+	DeliveryTimeout      time.Duration
+	WorkerConcurrency    int
+	EndpointConcurrency  int
+	DisableAfterFailures int
+	LogRetention         time.Duration
+	IdempotencyTTL       time.Duration
+	MaxPayloadBytes      int64
+	AllowHTTP            bool
+	AllowPrivateNetworks bool
+	SignatureHeader      string
+	TimestampHeader      string
+	DeliveryIDHeader     string
+	SignatureFormat      string
+	SignedContent        string
+	PayloadTemplate      string // empty: the default envelope
+	Monitoring           bool
+	MonitoringReadOnly   bool
+	PrometheusURL        string
+	EventTypes           []EventType // nil: no catalog
+	LogLevel             slog.Level
+}
+
+// EventType is one entry of the event catalog.
+type EventType struct {
+	Type        string
+	Description string
+}
+
+// Default returns the configuration with every default of the contract.
+func Default() Config {
+	return Config{
+		HTTPAddr:             ":8080",
+		RetrySchedule:        []time.Duration{5 * time.Second, 30 * time.Second, 5 * time.Minute, time.Hour},
+		DeliveryTimeout:      30 * time.Second,
+		WorkerConcurrency:    50,
+		EndpointConcurrency:  10,
+		DisableAfterFailures: 1,
+		LogRetention:         168 * time.Hour,
+		IdempotencyTTL:       24 * time.Hour,
+		MaxPayloadBytes:      262144,
+		SignatureHeader:      "X-Webhook-Signature",
+		TimestampHeader:      "X-Webhook-Timestamp",
+		DeliveryIDHeader:     "X-Delivery-ID",
+		SignatureFormat:      "sha256={hex}",
+		SignedContent:        "{timestamp}.{body}",
+		Monitoring:           true,
+		LogLevel:             slog.LevelInfo,
+	}
+}
+
+// Mode selects the defaults that differ between dev and the other commands.
+type Mode int
+
+// Modes.
+const (
+	Production Mode = iota
+	Dev
+)
+
+// Load builds a Config from defaults and getenv. The error names the first
+// bad variable and what is wrong with it, in one line.
+func Load(getenv func(string) string, mode Mode) (Config, error) {
+	c := Default()
+	if mode == Dev {
+		c.AllowHTTP = true
+		c.AllowPrivateNetworks = true
+	}
+	p := parser{getenv: getenv}
+	p.str("TIDINGS_REDIS_URL", &c.RedisURL)
+	p.str("TIDINGS_HTTP_ADDR", &c.HTTPAddr)
+	p.str("TIDINGS_ADMIN_TOKEN", &c.AdminToken)
+	p.schedule("TIDINGS_RETRY_SCHEDULE", &c.RetrySchedule)
+	p.duration("TIDINGS_DELIVERY_TIMEOUT", &c.DeliveryTimeout)
+	p.integer("TIDINGS_WORKER_CONCURRENCY", &c.WorkerConcurrency, 1)
+	p.integer("TIDINGS_ENDPOINT_CONCURRENCY", &c.EndpointConcurrency, 1)
+	p.integer("TIDINGS_DISABLE_AFTER_FAILED_DELIVERIES", &c.DisableAfterFailures, 0)
+	p.duration("TIDINGS_LOG_RETENTION", &c.LogRetention)
+	p.duration("TIDINGS_IDEMPOTENCY_TTL", &c.IdempotencyTTL)
+	var maxPayload = int(c.MaxPayloadBytes)
+	p.integer("TIDINGS_MAX_PAYLOAD_BYTES", &maxPayload, 1)
+	c.MaxPayloadBytes = int64(maxPayload)
+	p.boolean("TIDINGS_ALLOW_HTTP", &c.AllowHTTP)
+	p.boolean("TIDINGS_ALLOW_PRIVATE_NETWORKS", &c.AllowPrivateNetworks)
+	p.str("TIDINGS_SIGNATURE_HEADER", &c.SignatureHeader)
+	p.str("TIDINGS_TIMESTAMP_HEADER", &c.TimestampHeader)
+	p.str("TIDINGS_DELIVERY_ID_HEADER", &c.DeliveryIDHeader)
+	p.str("TIDINGS_SIGNATURE_FORMAT", &c.SignatureFormat)
+	p.str("TIDINGS_SIGNED_CONTENT", &c.SignedContent)
+	p.str("TIDINGS_PAYLOAD_TEMPLATE", &c.PayloadTemplate)
+	p.boolean("TIDINGS_MONITORING", &c.Monitoring)
+	p.boolean("TIDINGS_MONITORING_READONLY", &c.MonitoringReadOnly)
+	p.str("TIDINGS_PROMETHEUS_URL", &c.PrometheusURL)
+	p.eventTypes("TIDINGS_EVENT_TYPES", &c.EventTypes)
+	p.level("TIDINGS_LOG_LEVEL", &c.LogLevel)
+	if p.err != nil {
+		return Config{}, p.err
+	}
+	return c, c.Validate(mode)
+}
+
+// Validate checks the relations between settings. The error names the
+// variable that is wrong.
+func (c *Config) Validate(mode Mode) error {
+	if c.RedisURL == "" && mode != Dev {
+		return bad("TIDINGS_REDIS_URL", "is required")
+	}
+	if c.RedisURL != "" {
+		u, err := url.Parse(c.RedisURL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return bad("TIDINGS_REDIS_URL", "must be a redis:// or rediss:// URL")
+		}
+	}
+	if c.AdminToken == "" && mode != Dev {
+		return bad("TIDINGS_ADMIN_TOKEN", "is required (at least 32 characters)")
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 32 {
+		return bad("TIDINGS_ADMIN_TOKEN", "must be at least 32 characters")
+	}
+	if strings.TrimSpace(c.HTTPAddr) == "" {
+		return bad("TIDINGS_HTTP_ADDR", "must not be empty")
+	}
+	for name, h := range map[string]string{
+		"TIDINGS_SIGNATURE_HEADER":   c.SignatureHeader,
+		"TIDINGS_TIMESTAMP_HEADER":   c.TimestampHeader,
+		"TIDINGS_DELIVERY_ID_HEADER": c.DeliveryIDHeader,
+	} {
+		if !validHeaderName(h) {
+			return bad(name, "must be a valid HTTP header name")
+		}
+		if strings.HasPrefix(strings.ToLower(h), "webhook-") {
+			return bad(name, "must not be a webhook-* Standard Webhooks header")
+		}
+	}
+	if !strings.Contains(c.SignatureFormat, "{hex}") && !strings.Contains(c.SignatureFormat, "{base64}") {
+		return bad("TIDINGS_SIGNATURE_FORMAT", "must contain {hex} or {base64}")
+	}
+	if !strings.Contains(c.SignedContent, "{body}") {
+		return bad("TIDINGS_SIGNED_CONTENT", "must contain {body}")
+	}
+	if c.PayloadTemplate != "" {
+		if err := checkTemplate(c.PayloadTemplate); err != nil {
+			return bad("TIDINGS_PAYLOAD_TEMPLATE", err.Error())
+		}
+	}
+	if c.PrometheusURL != "" {
+		u, err := url.Parse(c.PrometheusURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return bad("TIDINGS_PROMETHEUS_URL", "must be an http(s) URL")
+		}
+	}
+	return nil
+}
+
+// TemplateFuncs are the functions a payload template may call.
+func TemplateFuncs() template.FuncMap {
+	return template.FuncMap{
+		"json": func(v any) (string, error) {
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(v); err != nil {
+				return "", err
+			}
+			return strings.TrimRight(buf.String(), "\n"), nil
+		},
+	}
+}
+
+// checkTemplate renders the template with a sample event and checks that
+// the result is JSON.
+func checkTemplate(text string) error {
+	t, err := template.New("payload").Funcs(TemplateFuncs()).Parse(text)
+	if err != nil {
+		return fmt.Errorf("does not parse: %v", err)
+	}
+	sample := map[string]any{
+		"EventID": "evt_01SAMPLE", "Type": "sample.event", "Timestamp": "2026-01-01T00:00:00.000Z",
+		"Unix": int64(1767225600), "Data": json.RawMessage(`{"sample":true,"n":1}`),
+		"DeliveryID": "dlv_01SAMPLE", "WebhookID": "wh_01SAMPLE", "Attempt": 1,
+	}
+	var buf bytes.Buffer
+	if err := t.Execute(&buf, sample); err != nil {
+		return fmt.Errorf("does not render: %v", err)
+	}
+	if !json.Valid(buf.Bytes()) {
+		return fmt.Errorf("does not render valid JSON for a sample event: %.80s", buf.String())
+	}
+	return nil
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// ConfigError is a bad setting: the variable and what is wrong.
+type ConfigError struct {
+	Var    string
+	Reason string
+}
+
+func (e *ConfigError) Error() string { return e.Var + ": " + e.Reason }
+
+func bad(name, reason string) error { return &ConfigError{Var: name, Reason: reason} }
+
+// parser reads variables and keeps the first error.
+type parser struct {
+	getenv func(string) string
+	err    error
+}
+
+func (p *parser) get(name string) (string, bool) {
+	if p.err != nil {
+		return "", false
+	}
+	v, ok := p.getenvOK(name)
+	return strings.TrimSpace(v), ok
+}
+
+func (p *parser) getenvOK(name string) (string, bool) {
+	v := p.getenv(name)
+	return v, v != ""
+}
+
+func (p *parser) fail(name, reason string) {
+	if p.err == nil {
+		p.err = bad(name, reason)
+	}
+}
+
+func (p *parser) str(name string, dst *string) {
+	if v, ok := p.getenvOK(name); ok && p.err == nil {
+		*dst = v
+	}
+}
+
+func (p *parser) duration(name string, dst *time.Duration) {
+	v, ok := p.get(name)
+	if !ok {
+		return
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		p.fail(name, fmt.Sprintf("%q is not a Go duration (e.g. 30s, 168h)", v))
+		return
+	}
+	if d <= 0 {
+		p.fail(name, "must be positive")
+		return
+	}
+	*dst = d
+}
+
+func (p *parser) integer(name string, dst *int, min int) {
+	v, ok := p.get(name)
+	if !ok {
+		return
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		p.fail(name, fmt.Sprintf("%q is not an integer", v))
+		return
+	}
+	if n < min {
+		p.fail(name, fmt.Sprintf("must be at least %d", min))
+		return
+	}
+	*dst = n
+}
+
+func (p *parser) boolean(name string, dst *bool) {
+	v, ok := p.get(name)
+	if !ok {
+		return
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(name, fmt.Sprintf("%q is not a boolean (true or false)", v))
+		return
+	}
+	*dst = b
+}
+
+func (p *parser) schedule(name string, dst *[]time.Duration) {
+	v, ok := p.get(name)
+	if !ok {
+		return
+	}
+	var out []time.Duration
+	for i, part := range strings.Split(v, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(part))
+		if err != nil || d <= 0 {
+			p.fail(name, fmt.Sprintf("entry %d %q is not a positive Go duration", i+1, strings.TrimSpace(part)))
+			return
+		}
+		out = append(out, d)
+	}
+	*dst = out
+}
+
+func (p *parser) level(name string, dst *slog.Level) {
+	v, ok := p.get(name)
+	if !ok {
+		return
+	}
+	if err := dst.UnmarshalText([]byte(v)); err != nil {
+		p.fail(name, fmt.Sprintf("%q is not a log level (debug, info, warn, error)", v))
+	}
+}
+
+func (p *parser) eventTypes(name string, dst *[]EventType) {
+	v, ok := p.get(name)
+	if !ok {
+		return
+	}
+	var lines []string
+	if path, isFile := strings.CutPrefix(v, "@"); isFile {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			p.fail(name, fmt.Sprintf("cannot read %s: %v", path, errors.Unwrap(err)))
+			return
+		}
+		lines = strings.Split(string(b), "\n")
+	} else {
+		lines = strings.Split(v, ",")
+	}
+	out := []EventType{}
+	for _, l := range lines {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		typ, desc, _ := strings.Cut(l, " ")
+		if !validEventType(typ) {
+			p.fail(name, fmt.Sprintf("%q is not an event type", typ))
+			return
+		}
+		out = append(out, EventType{Type: typ, Description: strings.TrimSpace(desc)})
+	}
+	*dst = out
+}
+
+// validEventType mirrors webhook.ValidEventType; config stays a leaf.
+func validEventType(s string) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) < 2 || len(s) > 128 {
+		return false
+	}
+	for i, part := range parts {
+		if part == "" {
+			return false
+		}
+		for j, r := range part {
+			ok := r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9'
+			if i == 0 && j == 0 {
+				ok = r >= 'a' && r <= 'z'
+			}
+			if !ok {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,281 @@
+package handlers
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tidingshq/tidings/webhook"
+)
+
+type eventRequest struct {
+	Type string          `json:"type" validate:"required,eventtype"`
+	Data json.RawMessage `json:"data"`
+	ID   *string         `json:"id" validate:"omitempty,clientid"`
+}
+
+type publishedDelivery struct {
+	ID        string `json:"id"`
+	WebhookID string `json:"webhook_id"`
+}
+
+type publishResponse struct {
+	ID         string              `json:"id"`
+	Type       string              `json:"type"`
+	ClientID   *string             `json:"client_id,omitempty"`
+	CreatedAt  string              `json:"created_at"`
+	Deliveries []publishedDelivery `json:"deliveries"`
+}
+
+const maxIdempotencyKey = 255
+
+// publish is POST /v1/events: one event, one delivery (one task) per
+// matching active webhook. 202 means the event and every task are in Redis.
+func (a *API) publish(c *gin.Context) {
+	ctx := c.Request.Context()
+	tenantID := tenantOf(c)
+	body, err := readBody(c, a.opts.MaxPayloadBytes)
+	if err != nil {
+		fail(c, a.log, err)
+		return
+	}
+	var req eventRequest
+	if err := decode(body, &req, false); err != nil {
+		fail(c, a.log, err)
+		return
+	}
+	ve := &webhook.ValidationError{}
+	if err := a.val.check(&req); err != nil {
+		if v, ok := err.(*webhook.ValidationError); ok {
+			ve = v
+		} else {
+			fail(c, a.log, err)
+			return
+		}
+	}
+	var compact bytes.Buffer
+	_ = json.Compact(&compact, req.Data) // valid: the decoder checked it
+	data := compact.Bytes()
+	switch {
+	case len(data) == 0 || string(data) == "null":
+		ve.Add("data", "is required")
+	case data[0] != '{':
+		ve.Add("data", "must be a JSON object")
+	}
+	idemKey, hasIdem := c.Request.Header["Idempotency-Key"]
+	if hasIdem && (len(idemKey[0]) == 0 || len(idemKey[0]) > maxIdempotencyKey) {
+		ve.Add("Idempotency-Key", "must be 1-255 characters")
+	}
+	if err := ve.Err(); err != nil {
+		fail(c, a.log, err)
+		return
+	}
+
+	var keys []string
+	if hasIdem {
+		keys = append(keys, "h:"+idemKey[0])
+	}
+	if req.ID != nil {
+		keys = append(keys, "c:"+*req.ID)
+	}
+	fingerprint := fingerprintOf(body)
+	if len(keys) > 0 {
+		rec, err := a.store.ClaimIdempotency(ctx, tenantID, keys, fingerprint, a.opts.IdempotencyTTL)
+		switch {
+		case err != nil:
+			fail(c, a.log, err)
+			return
+		case rec == nil:
+		case rec.Fingerprint != fingerprint:
+			fail(c, a.log, webhook.ErrIdempotencyKeyMismatch)
+			return
+		case !rec.Done:
+			fail(c, a.log, webhook.ErrIdempotencyKeyInUse)
+			return
+		default:
+			c.Header("Idempotent-Replayed", "true")
+			c.Data(http.StatusAccepted, "application/json; charset=utf-8", rec.Response)
+			return
+		}
+	}
+
+	resp, err := a.createEvent(c, tenantID, &req, data)
+	if err != nil {
+		if len(keys) > 0 {
+			_ = a.store.ReleaseIdempotency(ctx, tenantID, keys)
+		}
+		fail(c, a.log, err)
+		return
+	}
+	out, _ := json.Marshal(resp)
+	if len(keys) > 0 {
+		if err := a.store.CompleteIdempotency(ctx, tenantID, keys, fingerprint, out); err != nil {
+			a.log.Warn("idempotency record not completed", "error", err)
+		}
+	}
+	c.Data(http.StatusAccepted, "application/json; charset=utf-8", out)
+}
+
+// fingerprintOf hashes a request body, ignoring insignificant whitespace.
+func fingerprintOf(body []byte) string {
+	var buf bytes.Buffer
+	if json.Compact(&buf, body) != nil {
+		buf.Reset()
+		buf.Write(body)
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	return hex.EncodeToString(sum[:])
+}
+
+func (a *API) createEvent(c *gin.Context, tenantID string, req *eventRequest, data []byte) (*publishResponse, error) {
+	ctx := c.Request.Context()
+	endpoints, err := a.store.AllEndpoints(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	now := a.now()
+	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: tenantID, Type: req.Type, Data: data, CreatedAt: now}
+	if req.ID != nil {
+		ev.ClientID = *req.ID
+	}
+	var ds []*webhook.Delivery
+	for _, e := range endpoints {
+		if e.Status == webhook.StatusActive && webhook.Matches(e.Events, ev.Type) {
+			ds = append(ds, a.newDelivery(ev, e.ID, webhook.TriggerScheduled, now))
+		}
+	}
+	if err := a.store.CreateEvent(ctx, ev, ds, false); err != nil {
+		return nil, err
+	}
+	if err := a.queue.Enqueue(ctx, ds); err != nil {
+		_ = a.store.DeleteEvent(ctx, ev, ds)
+		return nil, err
+	}
+	resp := &publishResponse{ID: ev.ID, Type: ev.Type, CreatedAt: formatTime(ev.CreatedAt), Deliveries: []publishedDelivery{}}
+	if req.ID != nil {
+		resp.ClientID = req.ID
+	}
+	for _, d := range ds {
+		resp.Deliveries = append(resp.Deliveries, publishedDelivery{ID: d.ID, WebhookID: d.WebhookID})
+	}
+	return resp, nil
+}
+
+func (a *API) newDelivery(ev *webhook.Event, webhookID, trigger string, now time.Time) *webhook.Delivery {
+	return &webhook.Delivery{
+		ID: webhook.NewID(webhook.PrefixDelivery, now), TenantID: ev.TenantID, WebhookID: webhookID,
+		EventID: ev.ID, EventType: ev.Type, Status: webhook.DeliveryPending,
+		MaxAttempts: a.queue.Settings().Schedule.Attempts(), NextTrigger: trigger, CreatedAt: now, UpdatedAt: now,
+	}
+}
+
+// testWebhook sends webhook.test to one webhook whatever its filter or
+// status; it follows the ladder but never counts toward disabling.
+func (a *API) testWebhook(c *gin.Context) {
+	e, ok := a.endpoint(c)
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	now := a.now()
+	data, _ := json.Marshal(map[string]string{"test_id": webhook.NewID("test_", now), "message": "This is a test webhook"})
+	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: e.TenantID, Type: "webhook.test", Data: data, CreatedAt: now}
+	d := a.newDelivery(ev, e.ID, webhook.TriggerScheduled, now)
+	d.Test = true
+	ds := []*webhook.Delivery{d}
+	if err := a.store.CreateEvent(ctx, ev, ds, true); err != nil {
+		fail(c, a.log, err)
+		return
+	}
+	if err := a.queue.Enqueue(ctx, ds); err != nil {
+		_ = a.store.DeleteEvent(ctx, ev, ds)
+		fail(c, a.log, err)
+		return
+	}
+	c.JSON(http.StatusAccepted, gin.H{"event_id": ev.ID, "delivery_id": d.ID})
+}
+
+func (a *API) listEvents(c *gin.Context) {
+	cursor, limit, err := listParams(c, webhook.PrefixEvent, "type")
+	typ, hasType := c.GetQuery("type")
+	if hasType && !webhook.ValidEventType(typ) {
+		err = mergeInvalid(err, "type", "must be an event type such as batch.progress")
+	}
+	if err != nil {
+		fail(c, a.log, err)
+		return
+	}
+	page, err := a.store.ListEvents(c.Request.Context(), tenantOf(c), typ, cursor, limit)
+	if err != nil {
+		fail(c, a.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, renderList(page, func(ev *webhook.Event) eventJSON { return renderEvent(ev, false) }))
+}
+
+func (a *API) getEvent(c *gin.Context) {
+	ctx := c.Request.Context()
+	ev, byWebhook, err := a.store.GetEvent(ctx, tenantOf(c), c.Param("id"))
+	if err != nil {
+		fail(c, a.log, err)
+		return
+	}
+	ids := make([]string, 0, len(byWebhook))
+	for _, id := range byWebhook {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	ds, err := a.store.GetDeliveries(ctx, ev.TenantID, ids)
+	if err != nil {
+		fail(c, a.log, err)
+		return
+	}
+	type item struct {
+		ID        string `json:"id"`
+		WebhookID string `json:"webhook_id"`
+		Status    string `json:"status"`
+		Attempt   int    `json:"attempt"`
+	}
+	items := []item{}
+	for _, d := range ds {
+		if d != nil {
+			items = append(items, item{d.ID, d.WebhookID, string(d.Status), d.Attempt})
+		}
+	}
+	out := renderEvent(ev, true)
+	out.Deliveries = items
+	c.JSON(http.StatusOK, out)
+}
+
+// eventTypes is the catalog when one is configured, else the types the
+// tenant has published or subscribed to.
+func (a *API) eventTypes(c *gin.Context) {
+	type item struct {
+		Type        string `json:"type"`
+		Description string `json:"description"`
+	}
+	out := []item{}
+	if a.opts.EventTypes != nil {
+		for _, t := range a.opts.EventTypes {
+			out = append(out, item{t.Type, t.Description})
+		}
+	} else {
+		types, err := a.store.EventTypes(c.Request.Context(), tenantOf(c))
+		if err != nil {
+			fail(c, a.log, err)
+			return
+		}
+		for _, t := range types {
+			out = append(out, item{Type: t})
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"data": out})
+}
+
+func secondsDuration(n int) time.Duration { return time.Duration(n) * time.Second }

@@ -1,0 +1,122 @@
+// Package handlers is Tidings' HTTP API on Gin: every route of the contract,
+// bearer auth, request validation and the error envelope. router.go lists
+// every route; errors.go maps domain errors to HTTP in one table.
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/tidingshq/tidings/config"
+	"github.com/tidingshq/tidings/redisstore"
+	"github.com/tidingshq/tidings/tasks"
+)
+
+// Options configure the API.
+type Options struct {
+	AdminToken           string
+	MaxPayloadBytes      int64
+	IdempotencyTTL       time.Duration
+	AllowHTTP            bool
+	AllowPrivateNetworks bool
+	SignatureHeader      string
+	TimestampHeader      string
+	DeliveryIDHeader     string
+	EventTypes           []config.EventType // nil: no catalog
+	// Monitoring is the dashboard, served under /monitoring behind basic
+	// auth; nil leaves it out.
+	Monitoring http.Handler
+	Now        func() time.Time
+}
+
+// API holds the handlers' dependencies.
+type API struct {
+	store *redisstore.Store
+	queue *tasks.Queue
+	opts  Options
+	val   *validation
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// New returns the API.
+func New(store *redisstore.Store, queue *tasks.Queue, opts Options, log *slog.Logger) *API {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	a := &API{store: store, queue: queue, opts: opts, log: log, now: opts.Now}
+	a.val = newValidation(&a.opts)
+	return a
+}
+
+// Router returns the Gin engine with every route.
+func (a *API) Router() *gin.Engine {
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.Use(gin.CustomRecovery(func(c *gin.Context, rec any) {
+		a.log.Error("panic", "path", c.FullPath(), "panic", rec)
+		abort(c, http.StatusInternalServerError, "internal", "internal error", nil)
+	}))
+	r.NoRoute(func(c *gin.Context) { abort(c, http.StatusNotFound, "not_found", "no such route", nil) })
+	r.NoMethod(func(c *gin.Context) {
+		abort(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this route", nil)
+	})
+
+	Health(r, a.store.Ping)
+
+	if a.opts.Monitoring != nil {
+		mon := r.Group("/monitoring", a.basicAuth)
+		mon.Any("", gin.WrapH(a.opts.Monitoring))
+		mon.Any("/*any", gin.WrapH(a.opts.Monitoring))
+	}
+
+	v1 := r.Group("/v1", a.authenticate)
+
+	admin := v1.Group("", a.adminOnly)
+	admin.POST("/tenants", a.createTenant)
+	admin.GET("/tenants", a.listTenants)
+	admin.POST("/tenants/:id/keys", a.createKey)
+	admin.DELETE("/tenants/:id/keys/:key_id", a.deleteKey)
+
+	t := v1.Group("", a.tenantScope)
+	t.POST("/webhooks", a.createWebhook)
+	t.GET("/webhooks", a.listWebhooks)
+	t.GET("/webhooks/:id", a.getWebhook)
+	t.GET("/webhooks/:id/secret", a.getSecret)
+	t.PATCH("/webhooks/:id", a.patchWebhook)
+	t.PUT("/webhooks/:id", a.putWebhook)
+	t.DELETE("/webhooks/:id", a.deleteWebhook)
+	t.POST("/webhooks/:id/enable", a.enableWebhook)
+	t.POST("/webhooks/:id/test", a.testWebhook)
+	t.POST("/webhooks/:id/rotate-secret", a.rotateSecret)
+	t.POST("/webhooks/:id/recover", a.recoverWebhook)
+	t.GET("/webhooks/:id/deliveries", a.listDeliveries)
+
+	t.POST("/events", a.publish)
+	t.GET("/events", a.listEvents)
+	t.GET("/events/:id", a.getEvent)
+	t.GET("/event-types", a.eventTypes)
+
+	t.GET("/deliveries/:id", a.getDelivery)
+	t.POST("/deliveries/:id/retry", a.retryDelivery)
+	return r
+}
+
+// Health adds /healthz (the process is up) and /readyz (Redis answers within
+// a second) to a router; the worker serves them too.
+func Health(r gin.IRoutes, ping func(context.Context) error) {
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)
+		defer cancel()
+		if err := ping(ctx); err != nil {
+			abort(c, http.StatusServiceUnavailable, "unavailable", "redis is unreachable", nil)
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"status": "ready"})
+	})
+}

@@ -1,0 +1,173 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tidingshq/tidings/webhook"
+)
+
+// Load reads what one attempt needs in one round trip: the delivery, its
+// event and its webhook. Any of them may be nil: the delivery or event
+// expired, the webhook was deleted.
+func (s *Store) Load(ctx context.Context, tenantID, deliveryID, eventID, webhookID string) (*webhook.Delivery, *webhook.Event, *webhook.Endpoint, error) {
+	p := s.rdb.Pipeline()
+	dc := p.HGetAll(ctx, keyDelivery(tenantID, deliveryID))
+	ec := p.Get(ctx, keyEvent(tenantID, eventID))
+	wc := p.HGetAll(ctx, keyWebhook(tenantID, webhookID))
+	if _, err := p.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, nil, nil, wrap("load delivery", err)
+	}
+	d := decodeDelivery(tenantID, deliveryID, dc.Val())
+	var ev *webhook.Event
+	if ec.Err() == nil {
+		var err error
+		if ev, err = decodeEvent(tenantID, ec.Val()); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	ep, err := decodeEndpoint(tenantID, webhookID, wc.Val())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return d, ev, ep, nil
+}
+
+// RecordAttempt appends an attempt to a delivery's log and applies its
+// outcome in one script: the delivery's status, counters and next retry
+// time; the webhook's failure count, last delivery and success times and,
+// for an exhausted ladder, its streak of exhausted deliveries, which it
+// returns. A test delivery never touches the webhook's counters. A delivery
+// that left pending meanwhile (cancelled) keeps its status.
+func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome) (streak int, err error) {
+	raw, err := json.Marshal(a)
+	if err != nil {
+		return 0, fmt.Errorf("redisstore: encode attempt: %w", err)
+	}
+	status := webhook.DeliveryPending
+	switch outcome {
+	case webhook.OutcomeSuccess:
+		status = webhook.DeliverySucceeded
+	case webhook.OutcomeExhausted, webhook.OutcomeGone:
+		status = webhook.DeliveryFailed
+	}
+	test := "0"
+	if d.Test {
+		test = "1"
+	}
+	ten := d.TenantID
+	keys := []string{keyDelivery(ten, d.ID), keyAttempts(ten, d.ID), keyWebhook(ten, d.WebhookID), keyWebhookPending(ten, d.WebhookID)}
+	args := []any{
+		raw, a.Attempt, string(status), ms(a.NextRetryAt), a.ResponseStatus, a.ResponseBody, a.ResponseTimeMs,
+		a.Error, ms(s.now()), s.retention.Milliseconds(), d.ID, string(outcome), test,
+	}
+	n, err := scriptRecordAttempt.Run(ctx, s.rdb, keys, args...).Int()
+	if err != nil {
+		return 0, wrap("record attempt", err)
+	}
+	return n, nil
+}
+
+// scriptRecordAttempt
+// KEYS: 1 delivery hash, 2 attempts list, 3 webhook hash, 4 webhook pending set.
+// ARGV: 1 attempt JSON, 2 attempt number, 3 new status, 4 next_retry_at (ms or ""),
+// 5 response status, 6 response body, 7 response time ms, 8 error, 9 now ms,
+// 10 retention ms, 11 delivery ID, 12 outcome, 13 test ("1"/"0").
+// Returns the webhook's exhausted streak after this attempt (0 unless exhausted),
+// or -1 if the delivery no longer exists.
+var scriptRecordAttempt = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[10])
+local st = redis.call('HGET', KEYS[1], 'status')
+redis.call('HSET', KEYS[1], 'attempt', ARGV[2], 'next_retry_at', ARGV[4], 'last_status', ARGV[5],
+  'last_body', ARGV[6], 'last_time_ms', ARGV[7], 'last_error', ARGV[8], 'has_attempt', '1',
+  'next_trigger', 'scheduled', 'updated_at', ARGV[9])
+if st == 'pending' then
+  redis.call('HSET', KEYS[1], 'status', ARGV[3])
+  if ARGV[3] ~= 'pending' then redis.call('SREM', KEYS[4], ARGV[11]) end
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[10])
+local streak = 0
+if ARGV[13] ~= '1' and redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('HSET', KEYS[3], 'last_delivery_at', ARGV[9])
+  if ARGV[12] == 'success' then
+    redis.call('HSET', KEYS[3], 'last_success_at', ARGV[9], 'failure_count', 0, 'exhausted_streak', 0)
+  else
+    redis.call('HINCRBY', KEYS[3], 'failure_count', 1)
+    if ARGV[12] == 'exhausted' then streak = redis.call('HINCRBY', KEYS[3], 'exhausted_streak', 1) end
+  end
+end
+return streak`)
+
+// EndDeliveries moves pending deliveries of one webhook to a final status
+// (cancelled, or failed) without an attempt and takes them out of the
+// webhook's pending set. Deliveries no longer pending are left alone. It
+// returns how many changed.
+func (s *Store) EndDeliveries(ctx context.Context, tenantID, webhookID string, ids []string, status webhook.DeliveryStatus, reason string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	keys := make([]string, 0, len(ids)+1)
+	keys = append(keys, keyWebhookPending(tenantID, webhookID))
+	args := make([]any, 0, len(ids)+3)
+	args = append(args, string(status), ms(s.now()), reason)
+	for _, id := range ids {
+		keys = append(keys, keyDelivery(tenantID, id))
+		args = append(args, id)
+	}
+	n, err := scriptEndDeliveries.Run(ctx, s.rdb, keys, args...).Int()
+	return n, wrap("end deliveries", err)
+}
+
+// scriptEndDeliveries
+// KEYS: 1 webhook pending set, 2… delivery hashes.
+// ARGV: 1 status, 2 now ms, 3 reason (last_error when set), 4… delivery IDs (same order).
+// Returns the number of deliveries changed.
+var scriptEndDeliveries = redis.NewScript(`
+local n = 0
+for i = 2, #KEYS do
+  if redis.call('HGET', KEYS[i], 'status') == 'pending' then
+    redis.call('HSET', KEYS[i], 'status', ARGV[1], 'next_retry_at', '', 'updated_at', ARGV[2])
+    if ARGV[3] ~= '' then redis.call('HSET', KEYS[i], 'last_error', ARGV[3]) end
+    n = n + 1
+  end
+  redis.call('SREM', KEYS[1], ARGV[i + 2])
+end
+return n`)
+
+// Rerun makes a finished delivery pending again for another run of the
+// ladder: extra more attempts, the next one recorded with trigger. It
+// returns webhook.ErrConflict if the delivery is still pending.
+func (s *Store) Rerun(ctx context.Context, d *webhook.Delivery, extra int, trigger string) error {
+	ten := d.TenantID
+	keys := []string{keyDelivery(ten, d.ID), keyAttempts(ten, d.ID), keyWebhookPending(ten, d.WebhookID)}
+	n, err := scriptRerun.Run(ctx, s.rdb, keys, extra, trigger, ms(s.now()), d.ID, s.retention.Milliseconds()).Int()
+	switch {
+	case err != nil:
+		return wrap("rerun delivery", err)
+	case n == -1:
+		return wrap("rerun delivery", webhook.ErrNotFound)
+	case n == 0:
+		return wrap("rerun delivery", webhook.ErrConflict)
+	}
+	return nil
+}
+
+// scriptRerun
+// KEYS: 1 delivery hash, 2 attempts list, 3 webhook pending set.
+// ARGV: 1 extra attempts, 2 trigger, 3 now ms, 4 delivery ID, 5 retention ms.
+// Returns 1, 0 if the delivery is pending, -1 if it does not exist.
+var scriptRerun = redis.NewScript(`
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return -1 end
+if st == 'pending' then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'pending', 'next_trigger', ARGV[2], 'next_retry_at', '', 'updated_at', ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'max_attempts', ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
+return 1`)

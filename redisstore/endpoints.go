@@ -1,0 +1,246 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tidingshq/tidings/webhook"
+)
+
+// endpointSettings is the cfg field of a webhook hash: everything the API
+// writes. Counters and status are separate fields that workers update.
+type endpointSettings struct {
+	URL         string              `json:"url"`
+	Events      []string            `json:"events"`
+	Description string              `json:"description,omitempty"`
+	Headers     map[string]string   `json:"headers,omitempty"`
+	Metadata    map[string]string   `json:"metadata,omitempty"`
+	RateLimit   int                 `json:"rate_limit,omitempty"`
+	Secret      string              `json:"secret"`
+	OldSecrets  []webhook.OldSecret `json:"old_secrets,omitempty"`
+	CreatedAt   int64               `json:"created_at"`
+	UpdatedAt   int64               `json:"updated_at"`
+}
+
+func settingsOf(e *webhook.Endpoint) ([]byte, error) {
+	return json.Marshal(endpointSettings{
+		URL: e.URL, Events: e.Events, Description: e.Description, Headers: e.Headers,
+		Metadata: e.Metadata, RateLimit: e.RateLimit, Secret: e.Secret, OldSecrets: e.OldSecrets,
+		CreatedAt: e.CreatedAt.UnixMilli(), UpdatedAt: e.UpdatedAt.UnixMilli(),
+	})
+}
+
+// decodeEndpoint builds an endpoint from its hash; nil if the hash is empty.
+func decodeEndpoint(tenantID, id string, h map[string]string) (*webhook.Endpoint, error) {
+	if len(h) == 0 || h["cfg"] == "" {
+		return nil, nil
+	}
+	var cfg endpointSettings
+	if err := json.Unmarshal([]byte(h["cfg"]), &cfg); err != nil {
+		return nil, fmt.Errorf("redisstore: webhook %s: corrupt settings: %w", id, err)
+	}
+	return &webhook.Endpoint{
+		ID: id, TenantID: tenantID, URL: cfg.URL, Events: cfg.Events, Description: cfg.Description,
+		Headers: cfg.Headers, Metadata: cfg.Metadata, RateLimit: cfg.RateLimit, Secret: cfg.Secret,
+		OldSecrets: cfg.OldSecrets, CreatedAt: fromMs(fmt.Sprint(cfg.CreatedAt)), UpdatedAt: fromMs(fmt.Sprint(cfg.UpdatedAt)),
+		Status: webhook.EndpointStatus(h["status"]), DisabledReason: h["disabled_reason"],
+		FailureCount: atoi(h["failure_count"]), ExhaustedStreak: atoi(h["exhausted_streak"]),
+		LastDeliveryAt: fromMs(h["last_delivery_at"]), LastSuccessAt: fromMs(h["last_success_at"]),
+	}, nil
+}
+
+// CreateEndpoint stores a new webhook and records its exact event types.
+func (s *Store) CreateEndpoint(ctx context.Context, e *webhook.Endpoint) error {
+	cfg, err := settingsOf(e)
+	if err != nil {
+		return err
+	}
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, keyWebhook(e.TenantID, e.ID), "cfg", cfg, "status", string(e.Status),
+			"disabled_reason", e.DisabledReason, "failure_count", 0, "exhausted_streak", 0)
+		p.ZAdd(ctx, keyWebhooks(e.TenantID), redis.Z{Member: e.ID})
+		s.addTypes(ctx, p, e.TenantID, e.Events)
+		return nil
+	})
+	return wrap("create webhook", err)
+}
+
+func (s *Store) addTypes(ctx context.Context, p redis.Pipeliner, tenantID string, patterns []string) {
+	var types []any
+	for _, ev := range patterns {
+		if webhook.ValidEventType(ev) {
+			types = append(types, ev)
+		}
+	}
+	if len(types) > 0 {
+		p.SAdd(ctx, keyTypes(tenantID), types...)
+	}
+}
+
+// GetEndpoint returns a webhook or webhook.ErrNotFound.
+func (s *Store) GetEndpoint(ctx context.Context, tenantID, id string) (*webhook.Endpoint, error) {
+	h, err := s.rdb.HGetAll(ctx, keyWebhook(tenantID, id)).Result()
+	if err != nil {
+		return nil, wrap("get webhook", err)
+	}
+	e, err := decodeEndpoint(tenantID, id, h)
+	if err != nil {
+		return nil, err
+	}
+	if e == nil {
+		return nil, wrap("get webhook", webhook.ErrNotFound)
+	}
+	return e, nil
+}
+
+// getEndpoints fetches webhooks by ID in one round trip, skipping missing ones.
+func (s *Store) getEndpoints(ctx context.Context, tenantID string, ids []string) ([]*webhook.Endpoint, []string, error) {
+	if len(ids) == 0 {
+		return nil, nil, nil
+	}
+	p := s.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = p.HGetAll(ctx, keyWebhook(tenantID, id))
+	}
+	if _, err := p.Exec(ctx); err != nil {
+		return nil, nil, wrap("get webhooks", err)
+	}
+	var out []*webhook.Endpoint
+	var kept []string
+	for i, c := range cmds {
+		e, err := decodeEndpoint(tenantID, ids[i], c.Val())
+		if err != nil {
+			return nil, nil, err
+		}
+		if e != nil {
+			out = append(out, e)
+			kept = append(kept, ids[i])
+		}
+	}
+	return out, kept, nil
+}
+
+// ListEndpoints pages through a tenant's webhooks, newest first, optionally
+// only those with the given status.
+func (s *Store) ListEndpoints(ctx context.Context, tenantID string, status webhook.EndpointStatus, cursor string, limit int) (Page[*webhook.Endpoint], error) {
+	return scanIndex(ctx, s.rdb, keyWebhooks(tenantID), cursor, limit, func(ids []string) ([]*webhook.Endpoint, []string, error) {
+		all, kept, err := s.getEndpoints(ctx, tenantID, ids)
+		if err != nil || status == "" {
+			return all, kept, err
+		}
+		var out []*webhook.Endpoint
+		var outIDs []string
+		for i, e := range all {
+			if e.Status == status {
+				out = append(out, e)
+				outIDs = append(outIDs, kept[i])
+			}
+		}
+		return out, outIDs, nil
+	})
+}
+
+// AllEndpoints returns every webhook of a tenant: the fan-out's candidates.
+func (s *Store) AllEndpoints(ctx context.Context, tenantID string) ([]*webhook.Endpoint, error) {
+	ids, err := s.rdb.ZRange(ctx, keyWebhooks(tenantID), 0, -1).Result()
+	if err != nil {
+		return nil, wrap("list webhooks", err)
+	}
+	all, _, err := s.getEndpoints(ctx, tenantID, ids)
+	return all, err
+}
+
+// SaveSettings writes a webhook's settings (not its status or counters);
+// webhook.ErrNotFound if it was deleted meanwhile.
+func (s *Store) SaveSettings(ctx context.Context, e *webhook.Endpoint) error {
+	cfg, err := settingsOf(e)
+	if err != nil {
+		return err
+	}
+	n, err := scriptSetIfExists.Run(ctx, s.rdb, []string{keyWebhook(e.TenantID, e.ID)}, cfg).Int()
+	if err != nil {
+		return wrap("save webhook", err)
+	}
+	if n == 0 {
+		return wrap("save webhook", webhook.ErrNotFound)
+	}
+	p := s.rdb.Pipeline()
+	s.addTypes(ctx, p, e.TenantID, e.Events)
+	_, err = p.Exec(ctx)
+	return wrap("save webhook", err)
+}
+
+// scriptSetIfExists writes the cfg field of a webhook hash that exists.
+// KEYS[1] webhook hash; ARGV[1] settings JSON. Returns 1, or 0 if missing.
+var scriptSetIfExists = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'cfg', ARGV[1])
+return 1`)
+
+// SetStatus changes a webhook's status; activating it also resets its
+// failure counters. webhook.ErrNotFound if it does not exist.
+func (s *Store) SetStatus(ctx context.Context, tenantID, id string, status webhook.EndpointStatus, reason string) error {
+	args := []any{string(status), reason}
+	n, err := scriptSetStatus.Run(ctx, s.rdb, []string{keyWebhook(tenantID, id)}, args...).Int()
+	if err != nil {
+		return wrap("set webhook status", err)
+	}
+	if n == 0 {
+		return wrap("set webhook status", webhook.ErrNotFound)
+	}
+	return nil
+}
+
+// scriptSetStatus: KEYS[1] webhook hash; ARGV[1] status, ARGV[2] reason.
+// Active resets failure_count and exhausted_streak. Returns 0 if missing.
+var scriptSetStatus = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'disabled_reason', ARGV[2])
+if ARGV[1] == 'active' then
+  redis.call('HSET', KEYS[1], 'failure_count', 0, 'exhausted_streak', 0)
+end
+return 1`)
+
+// DeleteEndpoint removes a webhook and returns the IDs of its pending
+// deliveries, which the caller cancels. Its delivery log stays until it
+// expires.
+func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) ([]string, error) {
+	pending, err := s.rdb.SMembers(ctx, keyWebhookPending(tenantID, id)).Result()
+	if err != nil {
+		return nil, wrap("delete webhook", err)
+	}
+	var n *redis.IntCmd
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		n = p.Del(ctx, keyWebhook(tenantID, id))
+		p.ZRem(ctx, keyWebhooks(tenantID), id)
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("delete webhook", err)
+	}
+	if n.Val() == 0 {
+		return nil, wrap("delete webhook", webhook.ErrNotFound)
+	}
+	return pending, nil
+}
+
+// PendingDeliveries returns the IDs of a webhook's pending deliveries.
+func (s *Store) PendingDeliveries(ctx context.Context, tenantID, id string) ([]string, error) {
+	ids, err := s.rdb.SMembers(ctx, keyWebhookPending(tenantID, id)).Result()
+	return ids, wrap("pending deliveries", err)
+}
+
+// EventTypes returns the event types a tenant has published or subscribed to.
+func (s *Store) EventTypes(ctx context.Context, tenantID string) ([]string, error) {
+	types, err := s.rdb.SMembers(ctx, keyTypes(tenantID)).Result()
+	if err != nil {
+		return nil, wrap("event types", err)
+	}
+	sort.Strings(types)
+	return types, nil
+}

@@ -1,0 +1,306 @@
+package redisstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tidingshq/tidings/webhook"
+)
+
+// storedEvent is the JSON of an event key.
+type storedEvent struct {
+	ID        string          `json:"id"`
+	Type      string          `json:"type"`
+	Data      json.RawMessage `json:"data"`
+	ClientID  string          `json:"client_id,omitempty"`
+	CreatedAt int64           `json:"created_at"`
+}
+
+// CreateEvent writes an event and its deliveries in one transaction. Test
+// events (sent by /test) are kept out of the event indexes, so lists and
+// recover never see them.
+func (s *Store) CreateEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery, test bool) error {
+	// No HTML escaping: the data must reach receivers byte for byte as sent.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(storedEvent{ID: ev.ID, Type: ev.Type, Data: ev.Data, ClientID: ev.ClientID, CreatedAt: ev.CreatedAt.UnixMilli()})
+	body := bytes.TrimRight(buf.Bytes(), "\n")
+	if err != nil {
+		return fmt.Errorf("redisstore: encode event: %w", err)
+	}
+	ten := ev.TenantID
+	cut := "(" + webhook.IDBound(webhook.PrefixEvent, s.now().Add(-s.retention))
+	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, keyEvent(ten, ev.ID), body, s.retention)
+		if !test {
+			for _, k := range []string{keyEvents(ten), keyEventsOfType(ten, ev.Type)} {
+				p.ZAdd(ctx, k, redis.Z{Member: ev.ID})
+				p.ZRemRangeByLex(ctx, k, "-", cut)
+			}
+			p.SAdd(ctx, keyTypes(ten), ev.Type)
+		}
+		s.addDeliveries(ctx, p, ev, deliveries)
+		return nil
+	})
+	return wrap("create event", err)
+}
+
+// addDeliveries queues the writes of new deliveries of an event.
+func (s *Store) addDeliveries(ctx context.Context, p redis.Pipeliner, ev *webhook.Event, deliveries []*webhook.Delivery) {
+	if len(deliveries) == 0 {
+		return
+	}
+	ten := ev.TenantID
+	cut := "(" + webhook.IDBound(webhook.PrefixDelivery, s.now().Add(-s.retention))
+	m := make([]any, 0, 2*len(deliveries))
+	for _, d := range deliveries {
+		m = append(m, d.WebhookID, d.ID)
+	}
+	p.HSet(ctx, keyEventDeliveries(ten, ev.ID), m...)
+	p.Expire(ctx, keyEventDeliveries(ten, ev.ID), s.retention)
+	for _, d := range deliveries {
+		p.HSet(ctx, keyDelivery(ten, d.ID), deliveryFields(d)...)
+		p.Expire(ctx, keyDelivery(ten, d.ID), s.retention)
+		p.ZAdd(ctx, keyWebhookDeliveries(ten, d.WebhookID), redis.Z{Member: d.ID})
+		p.ZRemRangeByLex(ctx, keyWebhookDeliveries(ten, d.WebhookID), "-", cut)
+		p.SAdd(ctx, keyWebhookPending(ten, d.WebhookID), d.ID)
+	}
+}
+
+// AddDeliveries writes new deliveries of an existing event (recover).
+func (s *Store) AddDeliveries(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		s.addDeliveries(ctx, p, ev, deliveries)
+		return nil
+	})
+	return wrap("add deliveries", err)
+}
+
+// EventsBetween returns a batch of at most limit events of a tenant created
+// in [since, until], oldest first, starting after the event ID after (""
+// for the start), with the ID of this webhook's delivery of each, if any.
+func (s *Store) EventsBetween(ctx context.Context, tenantID, webhookID string, since, until time.Time, after string, limit int) ([]*webhook.Event, []string, error) {
+	min := "[" + webhook.IDBound(webhook.PrefixEvent, since)
+	if after != "" {
+		min = "(" + after
+	}
+	max := "(" + webhook.IDBound(webhook.PrefixEvent, until.Add(time.Millisecond))
+	ids, err := s.rdb.ZRangeByLex(ctx, keyEvents(tenantID), &redis.ZRangeBy{Min: min, Max: max, Count: int64(limit)}).Result()
+	if err != nil || len(ids) == 0 {
+		return nil, nil, wrap("events between", err)
+	}
+	p := s.rdb.Pipeline()
+	evs := make([]*redis.StringCmd, len(ids))
+	dls := make([]*redis.StringCmd, len(ids))
+	for i, id := range ids {
+		evs[i] = p.Get(ctx, keyEvent(tenantID, id))
+		dls[i] = p.HGet(ctx, keyEventDeliveries(tenantID, id), webhookID)
+	}
+	if _, err := p.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, nil, wrap("events between", err)
+	}
+	out := make([]*webhook.Event, len(ids))
+	dlvs := make([]string, len(ids))
+	for i := range ids {
+		if evs[i].Err() == nil {
+			ev, err := decodeEvent(tenantID, evs[i].Val())
+			if err != nil {
+				return nil, nil, err
+			}
+			out[i] = ev
+		} else {
+			out[i] = &webhook.Event{ID: ids[i]} // expired: a placeholder that keeps the cursor
+		}
+		dlvs[i] = dls[i].Val()
+	}
+	return out, dlvs, nil
+}
+
+// DeleteEvent removes an event whose deliveries could not be queued, so a
+// failed publish leaves nothing behind.
+func (s *Store) DeleteEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery) error {
+	ten := ev.TenantID
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, keyEvent(ten, ev.ID), keyEventDeliveries(ten, ev.ID))
+		p.ZRem(ctx, keyEvents(ten), ev.ID)
+		p.ZRem(ctx, keyEventsOfType(ten, ev.Type), ev.ID)
+		for _, d := range deliveries {
+			p.Del(ctx, keyDelivery(ten, d.ID))
+			p.ZRem(ctx, keyWebhookDeliveries(ten, d.WebhookID), d.ID)
+			p.SRem(ctx, keyWebhookPending(ten, d.WebhookID), d.ID)
+		}
+		return nil
+	})
+	return wrap("delete event", err)
+}
+
+func decodeEvent(tenantID, raw string) (*webhook.Event, error) {
+	var se storedEvent
+	if err := json.Unmarshal([]byte(raw), &se); err != nil {
+		return nil, fmt.Errorf("redisstore: corrupt event: %w", err)
+	}
+	return &webhook.Event{ID: se.ID, TenantID: tenantID, Type: se.Type, Data: se.Data, ClientID: se.ClientID,
+		CreatedAt: fromMs(strconv.FormatInt(se.CreatedAt, 10))}, nil
+}
+
+// GetEvent returns an event and the IDs of its deliveries by webhook ID.
+func (s *Store) GetEvent(ctx context.Context, tenantID, id string) (*webhook.Event, map[string]string, error) {
+	p := s.rdb.Pipeline()
+	raw := p.Get(ctx, keyEvent(tenantID, id))
+	dlvs := p.HGetAll(ctx, keyEventDeliveries(tenantID, id))
+	if _, err := p.Exec(ctx); err != nil {
+		return nil, nil, wrap("get event", err)
+	}
+	ev, err := decodeEvent(tenantID, raw.Val())
+	if err != nil {
+		return nil, nil, err
+	}
+	return ev, dlvs.Val(), nil
+}
+
+// ListEvents pages through a tenant's events newest first, optionally of one
+// type. Events past retention have left the index.
+func (s *Store) ListEvents(ctx context.Context, tenantID, eventType, cursor string, limit int) (Page[*webhook.Event], error) {
+	key := keyEvents(tenantID)
+	if eventType != "" {
+		key = keyEventsOfType(tenantID, eventType)
+	}
+	return scanIndex(ctx, s.rdb, key, cursor, limit, func(ids []string) ([]*webhook.Event, []string, error) {
+		if len(ids) == 0 {
+			return nil, nil, nil
+		}
+		keys := make([]string, len(ids))
+		for i, id := range ids {
+			keys[i] = keyEvent(tenantID, id)
+		}
+		vals, err := s.rdb.MGet(ctx, keys...).Result()
+		if err != nil {
+			return nil, nil, wrap("list events", err)
+		}
+		var out []*webhook.Event
+		var kept []string
+		for i, v := range vals {
+			str, ok := v.(string)
+			if !ok {
+				continue // expired
+			}
+			ev, err := decodeEvent(tenantID, str)
+			if err != nil {
+				return nil, nil, err
+			}
+			out = append(out, ev)
+			kept = append(kept, ids[i])
+		}
+		return out, kept, nil
+	})
+}
+
+// deliveryFields is the hash of a delivery.
+func deliveryFields(d *webhook.Delivery) []any {
+	test := "0"
+	if d.Test {
+		test = "1"
+	}
+	return []any{
+		"webhook_id", d.WebhookID, "event_id", d.EventID, "event_type", d.EventType,
+		"status", string(d.Status), "attempt", d.Attempt, "max_attempts", d.MaxAttempts,
+		"next_retry_at", ms(d.NextRetryAt), "next_trigger", d.NextTrigger, "test", test,
+		"created_at", ms(d.CreatedAt), "updated_at", ms(d.UpdatedAt),
+	}
+}
+
+func decodeDelivery(tenantID, id string, h map[string]string) *webhook.Delivery {
+	if len(h) == 0 || h["status"] == "" {
+		return nil
+	}
+	return &webhook.Delivery{
+		ID: id, TenantID: tenantID, WebhookID: h["webhook_id"], EventID: h["event_id"], EventType: h["event_type"],
+		Status: webhook.DeliveryStatus(h["status"]), Attempt: atoi(h["attempt"]), MaxAttempts: atoi(h["max_attempts"]),
+		NextRetryAt: fromMs(h["next_retry_at"]), NextTrigger: h["next_trigger"], Test: h["test"] == "1",
+		LastResponseStatus: atoi(h["last_status"]), LastResponseBody: h["last_body"],
+		LastResponseTimeMs: int64(atoi(h["last_time_ms"])), LastError: h["last_error"], HasAttempt: h["has_attempt"] == "1",
+		CreatedAt: fromMs(h["created_at"]), UpdatedAt: fromMs(h["updated_at"]),
+	}
+}
+
+// GetDelivery returns a delivery or webhook.ErrNotFound.
+func (s *Store) GetDelivery(ctx context.Context, tenantID, id string) (*webhook.Delivery, error) {
+	ds, err := s.GetDeliveries(ctx, tenantID, []string{id})
+	if err != nil {
+		return nil, err
+	}
+	if ds[0] == nil {
+		return nil, wrap("get delivery", webhook.ErrNotFound)
+	}
+	return ds[0], nil
+}
+
+// GetDeliveries fetches deliveries in one round trip; a missing one is nil.
+func (s *Store) GetDeliveries(ctx context.Context, tenantID string, ids []string) ([]*webhook.Delivery, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	p := s.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = p.HGetAll(ctx, keyDelivery(tenantID, id))
+	}
+	if _, err := p.Exec(ctx); err != nil {
+		return nil, wrap("get deliveries", err)
+	}
+	out := make([]*webhook.Delivery, len(ids))
+	for i, c := range cmds {
+		out[i] = decodeDelivery(tenantID, ids[i], c.Val())
+	}
+	return out, nil
+}
+
+// Attempts returns a delivery's attempts, oldest first.
+func (s *Store) Attempts(ctx context.Context, tenantID, id string) ([]webhook.Attempt, error) {
+	raws, err := s.rdb.LRange(ctx, keyAttempts(tenantID, id), 0, -1).Result()
+	if err != nil {
+		return nil, wrap("attempts", err)
+	}
+	out := make([]webhook.Attempt, 0, len(raws))
+	for _, r := range raws {
+		var a webhook.Attempt
+		if err := json.Unmarshal([]byte(r), &a); err != nil {
+			return nil, fmt.Errorf("redisstore: corrupt attempt: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// DeliveryFilter narrows a webhook's delivery list.
+type DeliveryFilter struct {
+	Status    webhook.DeliveryStatus
+	EventType string
+}
+
+// ListDeliveries pages through a webhook's deliveries, newest first.
+func (s *Store) ListDeliveries(ctx context.Context, tenantID, webhookID string, f DeliveryFilter, cursor string, limit int) (Page[*webhook.Delivery], error) {
+	return scanIndex(ctx, s.rdb, keyWebhookDeliveries(tenantID, webhookID), cursor, limit, func(ids []string) ([]*webhook.Delivery, []string, error) {
+		ds, err := s.GetDeliveries(ctx, tenantID, ids)
+		if err != nil {
+			return nil, nil, err
+		}
+		var out []*webhook.Delivery
+		var kept []string
+		for i, d := range ds {
+			if d == nil || (f.Status != "" && d.Status != f.Status) || (f.EventType != "" && d.EventType != f.EventType) {
+				continue
+			}
+			out = append(out, d)
+			kept = append(kept, ids[i])
+		}
+		return out, kept, nil
+	})
+}

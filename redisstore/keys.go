@@ -1,0 +1,69 @@
+package redisstore
+
+// The Redis key schema. Every key Tidings owns is built here, and this
+// comment is its reference.
+//
+// Keys of one tenant share the hash tag {ten_…}, so every multi-key
+// transaction and Lua script below touches one cluster slot; the same code
+// runs on Redis Cluster. Indexes are sorted sets with score 0 whose members
+// are IDs: IDs sort by creation time (webhook.NewID), so "newest first" is
+// ZREVRANGEBYLEX, a cursor is the last ID returned, and a retention cut-off is
+// an ID bound (ZREMRANGEBYLEX). Times inside hashes are Unix milliseconds.
+//
+// Global (written by the API):
+//
+//	tidings:tenants                   ZSET  index of tenant IDs; no TTL
+//	tidings:apikey:<sha256 of key>    STRING "<ten_id> <key_id>": bearer lookup; no TTL;
+//	                                  deleted with the key
+//
+// Per tenant:
+//
+//	tidings:{ten}:tenant              HASH  name, created_at; no TTL
+//	tidings:{ten}:keys                HASH  key_id → "<sha256> <created_at>"; no TTL
+//	tidings:{ten}:whs                 ZSET  index of webhook IDs; no TTL
+//	tidings:{ten}:wh:<wh>             HASH  cfg (JSON settings, secrets included; API),
+//	                                  status, disabled_reason, failure_count,
+//	                                  exhausted_streak, last_delivery_at,
+//	                                  last_success_at (counters: worker); no TTL
+//	tidings:{ten}:wh:<wh>:pending     SET   IDs of the webhook's pending deliveries, so
+//	                                  disabling or deleting it can cancel them; no TTL
+//	tidings:{ten}:wh:<wh>:dlvs        ZSET  index of the webhook's deliveries; trimmed to
+//	                                  the log retention on each write
+//	tidings:{ten}:evts                ZSET  index of events (test events excluded); trimmed
+//	                                  to retention
+//	tidings:{ten}:evts:<type>         ZSET  index of events of one type; trimmed to retention
+//	tidings:{ten}:evt:<evt>           STRING JSON event with data; TTL = log retention
+//	tidings:{ten}:evt:<evt>:dlvs      HASH  webhook ID → delivery ID: at most one delivery per
+//	                                  (event, webhook); TTL = log retention
+//	tidings:{ten}:dlv:<dlv>           HASH  the delivery (see deliveryFields); TTL = log
+//	                                  retention, renewed on each attempt
+//	tidings:{ten}:dlv:<dlv>:attempts  LIST  JSON attempts, oldest first; TTL as the delivery
+//	tidings:{ten}:idem:<key>          STRING idempotency record "running|<fp>" then
+//	                                  "done|<fp>|<response>"; TTL = idempotency TTL.
+//	                                  <key> is "h:<Idempotency-Key>" or "c:<client id>"
+//	tidings:{ten}:types               SET   event types published or subscribed to; no TTL
+//
+// Asynq's own keys live under asynq:{<queue>}:… and are Asynq's business.
+
+const (
+	keyTenants      = "tidings:tenants"
+	keyAPIKeyPrefix = "tidings:apikey:"
+)
+
+func tag(tenantID string) string { return "tidings:{" + tenantID + "}" }
+
+func keyTenant(ten string) string                { return tag(ten) + ":tenant" }
+func keyTenantKeys(ten string) string            { return tag(ten) + ":keys" }
+func keyWebhooks(ten string) string              { return tag(ten) + ":whs" }
+func keyWebhook(ten, wh string) string           { return tag(ten) + ":wh:" + wh }
+func keyWebhookPending(ten, wh string) string    { return tag(ten) + ":wh:" + wh + ":pending" }
+func keyWebhookDeliveries(ten, wh string) string { return tag(ten) + ":wh:" + wh + ":dlvs" }
+func keyEvents(ten string) string                { return tag(ten) + ":evts" }
+func keyEventsOfType(ten, typ string) string     { return tag(ten) + ":evts:" + typ }
+func keyEvent(ten, evt string) string            { return tag(ten) + ":evt:" + evt }
+func keyEventDeliveries(ten, evt string) string  { return tag(ten) + ":evt:" + evt + ":dlvs" }
+func keyDelivery(ten, dlv string) string         { return tag(ten) + ":dlv:" + dlv }
+func keyAttempts(ten, dlv string) string         { return tag(ten) + ":dlv:" + dlv + ":attempts" }
+func keyIdempotency(ten, key string) string      { return tag(ten) + ":idem:" + key }
+func keyTypes(ten string) string                 { return tag(ten) + ":types" }
+func keyAPIKey(hash string) string               { return keyAPIKeyPrefix + hash }

@@ -1,0 +1,159 @@
+// Package redisstore keeps everything Tidings owns in Redis: tenants and API
+// keys, endpoints, events, deliveries and their attempts, idempotency keys.
+// keys.go documents the whole key schema.
+//
+// Every method returns webhook.ErrNotFound for a missing resource and wraps
+// webhook.ErrUnavailable around any Redis failure.
+package redisstore
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tidingshq/tidings/webhook"
+)
+
+// Store is the Redis store. It is safe for concurrent use.
+type Store struct {
+	rdb       redis.UniversalClient
+	retention time.Duration
+	now       func() time.Time
+}
+
+// Options configure a Store.
+type Options struct {
+	// Retention is how long events, deliveries and attempts are kept.
+	Retention time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// New returns a Store on a shared client; the Store never closes it.
+func New(rdb redis.UniversalClient, opts Options) *Store {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = 168 * time.Hour
+	}
+	return &Store{rdb: rdb, retention: opts.Retention, now: opts.Now}
+}
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return wrap("ping", s.rdb.Ping(ctx).Err())
+}
+
+// wrap turns a Redis error into a domain error: redis.Nil is not found,
+// anything else is unavailable.
+func wrap(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, redis.Nil):
+		return fmt.Errorf("redisstore: %s: %w", op, webhook.ErrNotFound)
+	case errors.Is(err, webhook.ErrNotFound), errors.Is(err, webhook.ErrConflict):
+		return fmt.Errorf("redisstore: %s: %w", op, err)
+	}
+	return fmt.Errorf("redisstore: %s: %w: %w", op, webhook.ErrUnavailable, err)
+}
+
+// Page is one page of a list.
+type Page[T any] struct {
+	Items      []T
+	NextCursor string // empty on the last page
+}
+
+// EncodeCursor makes an opaque cursor from the last ID of a page.
+func EncodeCursor(id string) string {
+	if id == "" {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(id))
+}
+
+// DecodeCursor reads a cursor made by EncodeCursor; "" is the first page.
+func DecodeCursor(c, prefix string) (string, bool) {
+	if c == "" {
+		return "", true
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || !strings.HasPrefix(string(b), prefix) || len(b) > 64 {
+		return "", false
+	}
+	return string(b), true
+}
+
+// scanIndex walks an ID index newest first from after cursor, asking keep
+// which IDs of each batch to return, until limit are kept or the index ends.
+// keep returns the kept items and, for each ID, whether it was kept. At most
+// maxScan IDs are examined per call, so a rare filter answers a short page
+// with a cursor rather than walking a huge index.
+func scanIndex[T any](ctx context.Context, rdb redis.UniversalClient, key, cursor string, limit int,
+	keep func(ids []string) ([]T, []string, error)) (Page[T], error) {
+	const maxScan = 5000
+	var page Page[T]
+	var keptIDs []string
+	max := "+"
+	if cursor != "" {
+		max = "(" + cursor
+	}
+	scanned := 0
+	for {
+		batch := limit + 1 - len(page.Items)
+		if batch < 20 {
+			batch = 20
+		}
+		ids, err := rdb.ZRevRangeByLex(ctx, key, &redis.ZRangeBy{Max: max, Min: "-", Count: int64(batch)}).Result()
+		if err != nil {
+			return page, wrap("list", err)
+		}
+		items, kept, err := keep(ids)
+		if err != nil {
+			return page, err
+		}
+		page.Items = append(page.Items, items...)
+		keptIDs = append(keptIDs, kept...)
+		scanned += len(ids)
+		if len(page.Items) > limit {
+			page.Items = page.Items[:limit]
+			page.NextCursor = EncodeCursor(keptIDs[limit-1])
+			return page, nil
+		}
+		if len(ids) < batch {
+			return page, nil
+		}
+		max = "(" + ids[len(ids)-1]
+		if scanned >= maxScan {
+			page.NextCursor = EncodeCursor(ids[len(ids)-1])
+			return page, nil
+		}
+	}
+}
+
+func ms(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return strconv.FormatInt(t.UnixMilli(), 10)
+}
+
+func fromMs(s string) time.Time {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n).UTC()
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}

@@ -1,0 +1,272 @@
+// Package sender makes one outbound attempt of a delivery: it renders the
+// body, signs it with both schemes, POSTs it with the delivery timeout over a
+// dialer that refuses private addresses at connect time, never follows a
+// redirect, times each phase with httptrace and classifies the outcome into a
+// webhook.Attempt.
+package sender
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/template"
+	"time"
+
+	"github.com/tidingshq/tidings/signing"
+	"github.com/tidingshq/tidings/webhook"
+)
+
+// Options configure a Sender. Zero header names take the contract defaults.
+type Options struct {
+	Timeout              time.Duration
+	AllowPrivateNetworks bool
+	UserAgent            string
+	SignatureHeader      string
+	TimestampHeader      string
+	DeliveryIDHeader     string
+	Hex                  signing.HexScheme
+	// PayloadTemplate renders the body; nil sends the default envelope.
+	PayloadTemplate *template.Template
+}
+
+// Sender sends attempts. It is safe for concurrent use and reuses
+// connections across attempts.
+type Sender struct {
+	opts   Options
+	client *http.Client
+}
+
+// New returns a Sender.
+func New(opts Options) *Sender {
+	if opts.SignatureHeader == "" {
+		opts.SignatureHeader = "X-Webhook-Signature"
+	}
+	if opts.TimestampHeader == "" {
+		opts.TimestampHeader = "X-Webhook-Timestamp"
+	}
+	if opts.DeliveryIDHeader == "" {
+		opts.DeliveryIDHeader = "X-Delivery-ID"
+	}
+	if opts.Hex.Format == "" {
+		opts.Hex = signing.DefaultHex
+	}
+	dialer := &net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * time.Second}
+	if !opts.AllowPrivateNetworks {
+		dialer.Control = refusePrivate
+	}
+	transport := &http.Transport{
+		Proxy:                 nil, // a proxy would hide the destination from the address check
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1000,
+		MaxIdleConnsPerHost:   100,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   opts.Timeout,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &Sender{opts: opts, client: &http.Client{
+		Transport: transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}}
+}
+
+// Close releases idle connections.
+func (s *Sender) Close() { s.client.CloseIdleConnections() }
+
+// MaxRetryAfter caps a receiver's Retry-After.
+const MaxRetryAfter = 24 * time.Hour
+
+// Payload renders the body of a message: the default envelope, or the
+// configured template.
+func (s *Sender) Payload(m webhook.Message) ([]byte, error) {
+	if s.opts.PayloadTemplate == nil {
+		return Envelope(m.Event)
+	}
+	var buf bytes.Buffer
+	err := s.opts.PayloadTemplate.Execute(&buf, map[string]any{
+		"EventID":    m.Event.ID,
+		"Type":       m.Event.Type,
+		"Timestamp":  FormatTime(m.Event.CreatedAt),
+		"Unix":       m.Event.CreatedAt.Unix(),
+		"Data":       m.Event.Data,
+		"DeliveryID": m.Delivery.ID,
+		"WebhookID":  m.Endpoint.ID,
+		"Attempt":    m.Attempt,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sender: render payload: %w", err)
+	}
+	return bytes.TrimSpace(buf.Bytes()), nil
+}
+
+// Envelope is the default body: compact JSON without HTML escaping, so a
+// receiver that re-serializes the parsed body gets the same bytes.
+func Envelope(ev *webhook.Event) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(struct {
+		ID        string          `json:"id"`
+		Type      string          `json:"type"`
+		Timestamp string          `json:"timestamp"`
+		Data      json.RawMessage `json:"data"`
+	}{ev.ID, ev.Type, FormatTime(ev.CreatedAt), ev.Data})
+	if err != nil {
+		return nil, fmt.Errorf("sender: encode envelope: %w", err)
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+// FormatTime is the contract's time format: RFC 3339 UTC with milliseconds.
+func FormatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// Send makes one attempt. It never returns an error: every failure is
+// classified into the attempt (ErrorClass empty means success).
+func (s *Sender) Send(ctx context.Context, m webhook.Message, now time.Time) webhook.Attempt {
+	res := webhook.Attempt{Attempt: m.Attempt, At: now}
+	body, err := s.Payload(m)
+	if err != nil {
+		res.ErrorClass, res.Error = webhook.ErrorOther, err.Error()
+		return res
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.Endpoint.URL, bytes.NewReader(body))
+	if err != nil {
+		res.ErrorClass, res.Error = webhook.ErrorOther, err.Error()
+		return res
+	}
+	s.setHeaders(req.Header, m, body, now)
+
+	tr := &tracer{start: time.Now()}
+	req = req.WithContext(httptrace.WithClientTrace(ctx, tr.trace()))
+	resp, err := s.client.Do(req)
+	if err != nil {
+		res.ResponseTimeMs = time.Since(tr.start).Milliseconds()
+		res.Timing = tr.timing()
+		res.ErrorClass, res.Error = classify(ctx, err), errorText(err)
+		return res
+	}
+	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, webhook.MaxResponseBody))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+	resp.Body.Close()
+	res.ResponseTimeMs = time.Since(tr.start).Milliseconds()
+	res.Timing = tr.timing()
+	res.ResponseStatus = resp.StatusCode
+	res.ResponseBody = strings.ToValidUTF8(string(excerpt), "\uFFFD")
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		res.ErrorClass = webhook.ErrorRedirect
+		res.Error = fmt.Sprintf("redirect %d to %q not followed", resp.StatusCode, resp.Header.Get("Location"))
+	default:
+		res.ErrorClass = webhook.ErrorHTTPStatus
+		res.Error = fmt.Sprintf("HTTP %d", resp.StatusCode)
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+			res.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		}
+	}
+	return res
+}
+
+func (s *Sender) setHeaders(h http.Header, m webhook.Message, body []byte, now time.Time) {
+	ts := now.Unix()
+	secrets := m.Endpoint.LiveSecrets(now)
+	for k, v := range m.Endpoint.Headers {
+		h.Set(k, v)
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", s.opts.UserAgent)
+	h["webhook-id"] = []string{m.Delivery.ID}
+	h["webhook-timestamp"] = []string{strconv.FormatInt(ts, 10)}
+	h["webhook-signature"] = []string{signing.Standard(secrets, m.Delivery.ID, ts, body)}
+	h.Set(s.opts.SignatureHeader, s.opts.Hex.Sign(secrets, m.Delivery.ID, ts, body))
+	h.Set(s.opts.TimestampHeader, strconv.FormatInt(ts, 10))
+	h.Set("X-Webhook-ID", m.Endpoint.ID)
+	h.Set("X-Event-ID", m.Event.ID)
+	h.Set("X-Event-Type", m.Event.Type)
+	h.Set(s.opts.DeliveryIDHeader, m.Delivery.ID)
+	h.Set("X-Delivery-Attempt", strconv.Itoa(m.Attempt))
+}
+
+// ParseRetryAfter reads a Retry-After value in seconds or as an HTTP date,
+// capped at MaxRetryAfter; 0 when absent or unreadable.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		if n > int64(MaxRetryAfter/time.Second) {
+			return MaxRetryAfter
+		}
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	if d <= 0 {
+		return 0
+	}
+	return min(d, MaxRetryAfter)
+}
+
+// errBlocked is returned by the dialer for a refused destination.
+type errBlocked struct{ ip net.IP }
+
+func (e *errBlocked) Error() string {
+	return fmt.Sprintf("destination address %s is not allowed (private, loopback, link-local or reserved)", e.ip)
+}
+
+func classify(ctx context.Context, err error) string {
+	var blocked *errBlocked
+	var dnsErr *net.DNSError
+	var certErr *tls.CertificateVerificationError
+	var recordErr tls.RecordHeaderError
+	var alertErr tls.AlertError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostnameErr x509.HostnameError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &blocked):
+		return webhook.ErrorBlockedAddress
+	case errors.As(err, &dnsErr):
+		return webhook.ErrorDNS
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return webhook.ErrorConnectionRefused
+	case errors.As(err, &certErr), errors.As(err, &recordErr), errors.As(err, &alertErr),
+		errors.As(err, &unknownAuth), errors.As(err, &hostnameErr), strings.Contains(err.Error(), "tls: "):
+		return webhook.ErrorTLS
+	case errors.Is(err, context.DeadlineExceeded), ctx.Err() != nil, errors.As(err, &netErr) && netErr.Timeout():
+		return webhook.ErrorTimeout
+	}
+	return webhook.ErrorOther
+}
+
+// errorText drops the "Post <url>:" prefix that http.Client adds: the URL is
+// known and may carry credentials in its query.
+func errorText(err error) string {
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) {
+		if inner := ue.Unwrap(); inner != nil {
+			return inner.Error()
+		}
+	}
+	return err.Error()
+}

@@ -1,0 +1,158 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/tidingshq/tidings/webhook"
+)
+
+// handlerStore is what the handler needs of the store.
+type handlerStore interface {
+	Load(ctx context.Context, tenantID, deliveryID, eventID, webhookID string) (*webhook.Delivery, *webhook.Event, *webhook.Endpoint, error)
+	RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome) (int, error)
+	EndDeliveries(ctx context.Context, tenantID, webhookID string, ids []string, status webhook.DeliveryStatus, reason string) (int, error)
+}
+
+// attemptSender makes one HTTP attempt.
+type attemptSender interface {
+	Send(ctx context.Context, m webhook.Message, now time.Time) webhook.Attempt
+}
+
+// Handler processes delivery tasks.
+type Handler struct {
+	store  handlerStore
+	sender attemptSender
+	queue  *Queue
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// NewHandler returns the delivery handler.
+func NewHandler(store handlerStore, sender attemptSender, queue *Queue, log *slog.Logger, now func() time.Time) *Handler {
+	if now == nil {
+		now = time.Now
+	}
+	return &Handler{store: store, sender: sender, queue: queue, log: log, now: now}
+}
+
+// ProcessTask makes the next attempt of a delivery and records it before
+// returning, so that a success is in the store before Asynq acknowledges the
+// task and a redelivered task never sends it again.
+func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	var p Payload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil {
+		return fmt.Errorf("tasks: bad payload: %v: %w", err, asynq.SkipRetry)
+	}
+	d, ev, ep, err := h.store.Load(ctx, p.TenantID, p.DeliveryID, p.EventID, p.WebhookID)
+	if err != nil {
+		return err // the store is unreachable: try again shortly
+	}
+	// Bookkeeping after the send must happen even if the task's context ends.
+	bg := context.WithoutCancel(ctx)
+	switch {
+	case d == nil:
+		return nil // past retention or removed: nothing to deliver
+	case d.Status != webhook.DeliveryPending:
+		return nil // succeeded, failed or cancelled: never sent again by the queue
+	case ev == nil:
+		return h.end(bg, d, webhook.DeliveryFailed, "event expired before delivery")
+	case ep == nil:
+		return h.end(bg, d, webhook.DeliveryCancelled, "webhook deleted")
+	case ep.Status != webhook.StatusActive && !d.Test:
+		return h.end(bg, d, webhook.DeliveryCancelled, "webhook "+string(ep.Status))
+	}
+	n := d.Attempt + 1
+	if n > d.MaxAttempts {
+		// Only reachable when Asynq re-ran a task whose last attempt was
+		// recorded but not acknowledged.
+		if err := h.end(bg, d, webhook.DeliveryFailed, ""); err != nil {
+			return err
+		}
+		return fmt.Errorf("delivery %s: attempts used up: %w", d.ID, asynq.SkipRetry)
+	}
+
+	a := h.sender.Send(ctx, webhook.Message{Endpoint: ep, Event: ev, Delivery: d, Attempt: n}, h.now())
+	a.Trigger = d.NextTrigger
+	if a.Trigger == "" {
+		a.Trigger = webhook.TriggerScheduled
+	}
+	outcome, delay := h.judge(d, &a)
+	if outcome == webhook.OutcomeRetry {
+		a.NextRetryAt = h.now().Add(delay).UTC()
+	}
+	streak, err := h.store.RecordAttempt(bg, d, &a, outcome)
+	if err != nil {
+		return err
+	}
+	h.logAttempt(d, &a, delay)
+
+	switch outcome {
+	case webhook.OutcomeSuccess:
+		return nil
+	case webhook.OutcomeRetry:
+		return &RetryError{After: delay, Err: fmt.Errorf("attempt %d: %s: %s", n, a.ErrorClass, a.Error)}
+	case webhook.OutcomeGone:
+		if !d.Test {
+			if err := h.queue.Disable(bg, d.TenantID, d.WebhookID, webhook.DisabledGone); err != nil {
+				h.log.Error("disable webhook", "webhook_id", d.WebhookID, "error", err)
+			}
+		}
+		return fmt.Errorf("attempt %d: endpoint answered 410 Gone: %w", n, asynq.SkipRetry)
+	}
+	// Exhausted.
+	limit := h.queue.settings.DisableAfter
+	if !d.Test && limit > 0 && streak >= limit {
+		if err := h.queue.Disable(bg, d.TenantID, d.WebhookID, webhook.DisabledFailing); err != nil {
+			h.log.Error("disable webhook", "webhook_id", d.WebhookID, "error", err)
+		}
+	}
+	return fmt.Errorf("attempt %d: %s: %s; ladder exhausted: %w", n, a.ErrorClass, a.Error, asynq.SkipRetry)
+}
+
+// judge classifies an attempt: success, gone, exhausted, or retry after the
+// ladder's next delay (or the receiver's Retry-After, if longer).
+func (h *Handler) judge(d *webhook.Delivery, a *webhook.Attempt) (webhook.Outcome, time.Duration) {
+	sched := h.queue.settings.Schedule
+	switch {
+	case a.Succeeded():
+		return webhook.OutcomeSuccess, 0
+	case a.ResponseStatus == http.StatusGone:
+		return webhook.OutcomeGone, 0
+	case a.Attempt >= d.MaxAttempts:
+		return webhook.OutcomeExhausted, 0
+	}
+	// The current run of the ladder started after attempt MaxAttempts-Attempts().
+	inRun := a.Attempt - (d.MaxAttempts - sched.Attempts())
+	delay := max(sched.Delay(inRun), a.RetryAfter)
+	return webhook.OutcomeRetry, delay
+}
+
+func (h *Handler) end(ctx context.Context, d *webhook.Delivery, status webhook.DeliveryStatus, reason string) error {
+	_, err := h.store.EndDeliveries(ctx, d.TenantID, d.WebhookID, []string{d.ID}, status, reason)
+	if err == nil {
+		h.log.Info("delivery.ended", "delivery_id", d.ID, "webhook_id", d.WebhookID, "status", string(status), "reason", reason)
+	}
+	return err
+}
+
+// logAttempt writes the one canonical line per attempt.
+func (h *Handler) logAttempt(d *webhook.Delivery, a *webhook.Attempt, delay time.Duration) {
+	var next any
+	if delay > 0 {
+		next = delay.String()
+	}
+	var class any
+	if a.ErrorClass != "" {
+		class = a.ErrorClass
+	}
+	h.log.Info("delivery.attempted",
+		"delivery_id", d.ID, "webhook_id", d.WebhookID, "event_type", d.EventType, "attempt", a.Attempt,
+		"status_code", a.ResponseStatus, "duration_ms", a.ResponseTimeMs, "error_class", class, "next_retry_in", next)
+}

@@ -1,0 +1,151 @@
+// Package tasks is the Asynq side of Tidings: the delivery task and its
+// payload, the RetryDelayFunc built from the ladder, the Queue that enqueues,
+// cancels and re-runs deliveries, and the Handler that makes each attempt.
+//
+// It declares the small interfaces it needs (store, sender); cmd passes in
+// redisstore and sender.
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/tidingshq/tidings/webhook"
+)
+
+// TypeDeliver is the task type of one delivery.
+const TypeDeliver = "webhook:deliver"
+
+// QueueName is the Asynq queue deliveries run on.
+const QueueName = "webhooks"
+
+// Payload is a delivery task's payload: IDs only. The body and the secret
+// stay in the store, so neither reaches Asynq, its heartbeat or the dashboard.
+type Payload struct {
+	TenantID   string `json:"tenant_id"`
+	DeliveryID string `json:"delivery_id"`
+	EventID    string `json:"event_id"`
+	WebhookID  string `json:"webhook_id"`
+	EventType  string `json:"event_type"`
+}
+
+// PayloadOf is the payload of a delivery's task.
+func PayloadOf(d *webhook.Delivery) Payload {
+	return Payload{TenantID: d.TenantID, DeliveryID: d.ID, EventID: d.EventID, WebhookID: d.WebhookID, EventType: d.EventType}
+}
+
+// Settings are the delivery settings shared by the queue and the handler.
+type Settings struct {
+	Schedule webhook.Schedule
+	// Timeout bounds one HTTP attempt, connect to last byte.
+	Timeout time.Duration
+	// DisableAfter is how many exhausted deliveries in a row disable an
+	// endpoint; 0 never.
+	DisableAfter int
+}
+
+// TaskTimeout is the Asynq timeout of a delivery task: whole seconds (Asynq
+// truncates), comfortably above the HTTP timeout, so that the handler always
+// returns first with its own classified result (a timed-out task is retried
+// whatever the handler returns).
+func (s Settings) TaskTimeout() time.Duration {
+	return time.Duration(math.Ceil((s.Timeout + 10*time.Second).Seconds())) * time.Second
+}
+
+// ShutdownTimeout is how long a stopping worker lets in-flight deliveries
+// finish: longer than a task may run, so none is cut off and re-sent.
+func (s Settings) ShutdownTimeout() time.Duration { return s.TaskTimeout() + 5*time.Second }
+
+// MaxRetry is the Asynq retry budget of one run of the ladder. The store is
+// the source of truth for attempts and the handler ends a delivery itself
+// (SkipRetry) when its ladder is used up, so Asynq's counter is only a
+// backstop. Asynq archives before it asks IsFailure when Retried reaches
+// MaxRetry, so the budget has spare slots: for a crash or lease expiry, which
+// Asynq counts although no attempt was recorded, and for a transient store
+// error.
+func (s Settings) MaxRetry() int { return s.Schedule.Attempts() + 3 }
+
+// NewDeliverTask builds the task of a delivery. Its TaskID is the delivery
+// ID, so one delivery can never be queued twice.
+func NewDeliverTask(d *webhook.Delivery, s Settings) (*asynq.Task, error) {
+	b, err := json.Marshal(PayloadOf(d))
+	if err != nil {
+		return nil, fmt.Errorf("tasks: encode payload: %w", err)
+	}
+	return asynq.NewTask(TypeDeliver, b,
+		asynq.Queue(QueueName),
+		asynq.TaskID(d.ID),
+		asynq.MaxRetry(s.MaxRetry()),
+		asynq.Timeout(s.TaskTimeout()),
+		asynq.Retention(0),
+	), nil
+}
+
+// RetryError is returned by the handler after a failed attempt: the next
+// attempt is due After from now, as the store already recorded.
+type RetryError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryError) Error() string { return fmt.Sprintf("%v; next attempt in %s", e.Err, e.After) }
+func (e *RetryError) Unwrap() error { return e.Err }
+
+// DeferError asks for the task to run again After from now without using an
+// attempt: the endpoint is busy or over its rate.
+type DeferError struct {
+	After  time.Duration
+	Reason string
+}
+
+func (e *DeferError) Error() string { return "deferred (" + e.Reason + ")" }
+
+// crashRetryDelay is the wait before re-running a task that failed outside
+// the handler's own outcome: a crashed worker's lease expiry, a store error.
+const crashRetryDelay = time.Second
+
+// RetryDelay is Asynq's RetryDelayFunc. The handler computed the delay from
+// the store's attempt count (Asynq's n counts crashes and deferrals
+// differently), so it is carried by the error. Asynq keeps due times in whole
+// seconds (the floor), so half a second is added: the task then comes due at
+// the nearest second to the exact time rather than up to a second early.
+func RetryDelay(_ int, err error, _ *asynq.Task) time.Duration {
+	var re *RetryError
+	var de *DeferError
+	switch {
+	case errors.As(err, &re):
+		return re.After + 500*time.Millisecond
+	case errors.As(err, &de):
+		return de.After + 500*time.Millisecond
+	}
+	return crashRetryDelay
+}
+
+// IsFailure is Asynq's IsFailure: a deferral is not a failure, so it does
+// not count against the task's retry budget.
+func IsFailure(err error) bool {
+	var de *DeferError
+	return !errors.As(err, &de)
+}
+
+// Logger adapts slog to Asynq's logger.
+type Logger struct{ L *slog.Logger }
+
+func (l Logger) Debug(args ...any) { l.L.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (l Logger) Info(args ...any)  { l.L.Info(fmt.Sprint(args...), "component", "asynq") }
+func (l Logger) Warn(args ...any)  { l.L.Warn(fmt.Sprint(args...), "component", "asynq") }
+func (l Logger) Error(args ...any) { l.L.Error(fmt.Sprint(args...), "component", "asynq") }
+func (l Logger) Fatal(args ...any) {
+	l.L.Error(fmt.Sprint(args...), "component", "asynq", "fatal", true)
+}
+
+// BaseContext is a detached context for handlers (never cancelled on
+// shutdown: Asynq would count that as a failure).
+func BaseContext() context.Context { return context.Background() }

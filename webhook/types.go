@@ -1,0 +1,215 @@
+package webhook
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Tenant is one customer of the platform; every other resource belongs to one.
+type Tenant struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// APIKey is a tenant's bearer credential. Only the SHA-256 of its value is
+// stored; the value is shown once, when the key is created.
+type APIKey struct {
+	ID        string
+	TenantID  string
+	Value     string // set only on creation
+	CreatedAt time.Time
+}
+
+// EndpointStatus is the state of a webhook endpoint.
+type EndpointStatus string
+
+// Endpoint states: paused is the user's doing, disabled is Tidings'.
+const (
+	StatusActive   EndpointStatus = "active"
+	StatusPaused   EndpointStatus = "paused"
+	StatusDisabled EndpointStatus = "disabled"
+)
+
+// Reasons for a disabled endpoint.
+const (
+	DisabledFailing = "failing"
+	DisabledGone    = "gone"
+)
+
+// Endpoint is a webhook: where a tenant wants events delivered, which ones,
+// and how they are signed. Its counters are kept apart from its settings by
+// the store so that workers and the API never overwrite each other.
+type Endpoint struct {
+	ID          string
+	TenantID    string
+	URL         string
+	Events      []string
+	Description string
+	Headers     map[string]string
+	Metadata    map[string]string
+	RateLimit   int // deliveries per second; 0 is unlimited
+	Secret      string
+	// OldSecrets are rotated-out secrets still signing until they expire.
+	OldSecrets []OldSecret
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+
+	Status         EndpointStatus
+	DisabledReason string
+	FailureCount   int
+	// ExhaustedStreak counts deliveries that used up the ladder since the
+	// last success; reaching the configured limit disables the endpoint.
+	ExhaustedStreak int
+	LastDeliveryAt  time.Time
+	LastSuccessAt   time.Time
+}
+
+// OldSecret is a previous signing secret kept live during a rotation's grace
+// period.
+type OldSecret struct {
+	Secret    string    `json:"secret"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// LiveSecrets returns the secrets that sign a request sent at now: the
+// current one first, then every old one still in its grace period.
+func (e *Endpoint) LiveSecrets(now time.Time) []string {
+	out := []string{e.Secret}
+	for _, o := range e.OldSecrets {
+		if now.Before(o.ExpiresAt) {
+			out = append(out, o.Secret)
+		}
+	}
+	return out
+}
+
+// Event is one thing that happened on the platform, published by a tenant.
+type Event struct {
+	ID        string
+	TenantID  string
+	Type      string
+	Data      json.RawMessage
+	ClientID  string
+	CreatedAt time.Time
+}
+
+// DeliveryStatus is the state of one event × endpoint delivery.
+type DeliveryStatus string
+
+// Delivery states. Pending covers queued, in flight and waiting for a retry.
+const (
+	DeliveryPending   DeliveryStatus = "pending"
+	DeliverySucceeded DeliveryStatus = "succeeded"
+	DeliveryFailed    DeliveryStatus = "failed"
+	DeliveryCancelled DeliveryStatus = "cancelled"
+)
+
+// ValidDeliveryStatus reports whether s names a delivery state.
+func ValidDeliveryStatus(s string) bool {
+	switch DeliveryStatus(s) {
+	case DeliveryPending, DeliverySucceeded, DeliveryFailed, DeliveryCancelled:
+		return true
+	}
+	return false
+}
+
+// Triggers: what caused an attempt.
+const (
+	TriggerScheduled = "scheduled"
+	TriggerManual    = "manual"
+	TriggerRecover   = "recover"
+)
+
+// Delivery is one event sent to one endpoint, over as many attempts as the
+// ladder allows. The store, not the queue, is the source of truth for its
+// attempt count and next retry time.
+type Delivery struct {
+	ID          string
+	TenantID    string
+	WebhookID   string
+	EventID     string
+	EventType   string
+	Status      DeliveryStatus
+	Attempt     int // attempts made so far
+	MaxAttempts int
+	NextRetryAt time.Time // zero when none is scheduled
+	// NextTrigger is recorded on the next attempt: manual after a retry,
+	// recover after a recover, else scheduled.
+	NextTrigger string
+	// Test deliveries are sent whatever the endpoint's status and never
+	// count toward disabling it.
+	Test bool
+
+	LastResponseStatus int // 0 when no response
+	LastResponseBody   string
+	LastResponseTimeMs int64
+	LastError          string
+	HasAttempt         bool // whether the last_* fields are set
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Error classes of a failed attempt.
+const (
+	ErrorTimeout           = "timeout"
+	ErrorConnectionRefused = "connection_refused"
+	ErrorDNS               = "dns"
+	ErrorTLS               = "tls"
+	ErrorBlockedAddress    = "blocked_address"
+	ErrorRedirect          = "redirect"
+	ErrorHTTPStatus        = "http_status"
+	ErrorOther             = "other"
+)
+
+// Timing is how long each phase of an attempt took; nil for a phase that did
+// not happen (no TLS, a reused connection).
+type Timing struct {
+	DNSMs       *float64 `json:"dns_ms"`
+	ConnectMs   *float64 `json:"connect_ms"`
+	TLSMs       *float64 `json:"tls_ms"`
+	FirstByteMs *float64 `json:"first_byte_ms"`
+}
+
+// Attempt is one HTTP request of a delivery and what came of it.
+type Attempt struct {
+	Attempt        int       `json:"attempt"`
+	At             time.Time `json:"at"`
+	Trigger        string    `json:"trigger"`
+	ResponseStatus int       `json:"response_status,omitempty"`
+	ResponseBody   string    `json:"response_body,omitempty"`
+	ResponseTimeMs int64     `json:"response_time_ms"`
+	Timing         Timing    `json:"timing"`
+	ErrorClass     string    `json:"error_class,omitempty"`
+	Error          string    `json:"error,omitempty"`
+	NextRetryAt    time.Time `json:"next_retry_at,omitzero"`
+	// RetryAfter is the wait a 429 or 503 asked for (0 if none); not stored.
+	RetryAfter time.Duration `json:"-"`
+}
+
+// Succeeded reports whether the attempt got a 2xx answer.
+func (a *Attempt) Succeeded() bool { return a.ErrorClass == "" }
+
+// MaxResponseBody is how much of a response body is kept.
+const MaxResponseBody = 1024
+
+// Message is what one attempt sends: an event to an endpoint, as attempt
+// number Attempt of a delivery.
+type Message struct {
+	Endpoint *Endpoint
+	Event    *Event
+	Delivery *Delivery
+	Attempt  int
+}
+
+// Outcome is what an attempt did to its delivery and endpoint.
+type Outcome string
+
+// Outcomes of an attempt.
+const (
+	OutcomeSuccess   Outcome = "success"
+	OutcomeRetry     Outcome = "retry"     // failed, another attempt is scheduled
+	OutcomeExhausted Outcome = "exhausted" // failed, the ladder is used up
+	OutcomeGone      Outcome = "gone"      // 410: failed, the endpoint is disabled
+)
