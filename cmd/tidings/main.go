@@ -124,7 +124,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return err
 		}
 		if cmd == "dev" {
-			if err := devBanner(ctx, stdout, store, addr, cfg.AdminToken); err != nil {
+			if err := devBanner(ctx, stdout, store, addr, cfg.AdminToken, embedded != nil); err != nil {
 				return err
 			}
 		} else {
@@ -287,7 +287,7 @@ func newLogger(cfg config.Config, mode config.Mode, w io.Writer) *slog.Logger {
 }
 
 // devBanner creates the demo tenant and prints how to reach everything.
-func devBanner(ctx context.Context, w io.Writer, store *redisstore.Store, addr, adminToken string) error {
+func devBanner(ctx context.Context, w io.Writer, store *redisstore.Store, addr, adminToken string, inMemory bool) error {
 	now := time.Now()
 	t := &webhook.Tenant{ID: webhook.NewID(webhook.PrefixTenant, now), Name: "demo", CreatedAt: now}
 	key := &webhook.APIKey{ID: webhook.NewID(webhook.PrefixKey, now), TenantID: t.ID, Value: webhook.NewAPIKey(), CreatedAt: now}
@@ -303,7 +303,9 @@ func devBanner(ctx context.Context, w io.Writer, store *redisstore.Store, addr, 
 	fmt.Fprintf(w, "Dashboard: http://%s/monitoring/ (user admin, password the admin token)\n", host)
 	fmt.Fprintf(w, "Admin token: %s\n", adminToken)
 	fmt.Fprintf(w, "Demo API key: %s\n", key.Value)
-	fmt.Fprintln(w, "Data is kept in memory and lost on exit.")
+	if inMemory {
+		fmt.Fprintln(w, "Data is kept in an embedded in-memory Redis and lost on exit.")
+	}
 	return nil
 }
 

@@ -1,0 +1,112 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+const token = "0123456789abcdef0123456789abcdef"
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(env(map[string]string{"TIDINGS_REDIS_URL": "redis://localhost:6379/0", "TIDINGS_ADMIN_TOKEN": token}), Production)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != ":8080" || c.DeliveryTimeout != 30*time.Second || c.WorkerConcurrency != 50 ||
+		c.EndpointConcurrency != 10 || c.DisableAfterFailures != 1 || c.LogRetention != 168*time.Hour ||
+		c.IdempotencyTTL != 24*time.Hour || c.MaxPayloadBytes != 262144 || c.AllowHTTP || c.AllowPrivateNetworks ||
+		c.SignatureHeader != "X-Webhook-Signature" || c.SignatureFormat != "sha256={hex}" || !c.Monitoring {
+		t.Errorf("defaults wrong: %+v", c)
+	}
+	if len(c.RetrySchedule) != 4 || c.RetrySchedule[3] != time.Hour {
+		t.Errorf("default schedule = %v", c.RetrySchedule)
+	}
+	d, err := Load(env(nil), Dev)
+	if err != nil {
+		t.Fatalf("dev needs nothing: %v", err)
+	}
+	if !d.AllowHTTP || !d.AllowPrivateNetworks {
+		t.Error("dev allows http and private networks")
+	}
+}
+
+func TestValidationNamesTheVariable(t *testing.T) {
+	ok := map[string]string{"TIDINGS_REDIS_URL": "redis://localhost:6379/0", "TIDINGS_ADMIN_TOKEN": token}
+	tests := []struct{ name, value string }{
+		{"TIDINGS_REDIS_URL", "http://localhost"},
+		{"TIDINGS_ADMIN_TOKEN", "short"},
+		{"TIDINGS_RETRY_SCHEDULE", "5s,banana"},
+		{"TIDINGS_RETRY_SCHEDULE", "5s,-1s"},
+		{"TIDINGS_DELIVERY_TIMEOUT", "0s"},
+		{"TIDINGS_DELIVERY_TIMEOUT", "thirty"},
+		{"TIDINGS_WORKER_CONCURRENCY", "0"},
+		{"TIDINGS_ENDPOINT_CONCURRENCY", "x"},
+		{"TIDINGS_DISABLE_AFTER_FAILED_DELIVERIES", "-1"},
+		{"TIDINGS_LOG_RETENTION", "-2h"},
+		{"TIDINGS_IDEMPOTENCY_TTL", "1d"},
+		{"TIDINGS_MAX_PAYLOAD_BYTES", "0"},
+		{"TIDINGS_ALLOW_HTTP", "yes please"},
+		{"TIDINGS_SIGNATURE_HEADER", "Bad Header"},
+		{"TIDINGS_TIMESTAMP_HEADER", "webhook-timestamp"},
+		{"TIDINGS_SIGNATURE_FORMAT", "sha256="},
+		{"TIDINGS_SIGNED_CONTENT", "{timestamp}"},
+		{"TIDINGS_PAYLOAD_TEMPLATE", `{"id": {{.EventID}}}`},
+		{"TIDINGS_PAYLOAD_TEMPLATE", `{{.Nope`},
+		{"TIDINGS_EVENT_TYPES", "batch.progress,NotAType"},
+		{"TIDINGS_EVENT_TYPES", "@/does/not/exist"},
+		{"TIDINGS_LOG_LEVEL", "loud"},
+		{"TIDINGS_PROMETHEUS_URL", "prom:9090"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
+			m := map[string]string{}
+			for k, v := range ok {
+				m[k] = v
+			}
+			m[tt.name] = tt.value
+			_, err := Load(env(m), Production)
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Var != tt.name {
+				t.Fatalf("Load with %s=%q: error %v, want one naming %s", tt.name, tt.value, err, tt.name)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error is not one line: %q", err)
+			}
+		})
+	}
+	for _, name := range []string{"TIDINGS_REDIS_URL", "TIDINGS_ADMIN_TOKEN"} {
+		m := map[string]string{}
+		for k, v := range ok {
+			if k != name {
+				m[k] = v
+			}
+		}
+		if _, err := Load(env(m), Production); err == nil || !strings.HasPrefix(err.Error(), name) {
+			t.Errorf("missing %s: error %v", name, err)
+		}
+	}
+}
+
+func TestTemplateAndCatalog(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "types.txt")
+	if err := os.WriteFile(path, []byte("batch.progress Progress of a batch\n\n# comment\ncomputation.complete\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(env(map[string]string{
+		"TIDINGS_REDIS_URL": "rediss://u:p@h:6380/2", "TIDINGS_ADMIN_TOKEN": token, "TIDINGS_EVENT_TYPES": "@" + path,
+		"TIDINGS_PAYLOAD_TEMPLATE": `{"event":{{json .Type}},"attempt":{{.Attempt}},"data":{{json .Data}}}`,
+	}), Production)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.EventTypes) != 2 || c.EventTypes[0].Description != "Progress of a batch" || c.EventTypes[1].Type != "computation.complete" {
+		t.Errorf("catalog = %+v", c.EventTypes)
+	}
+}

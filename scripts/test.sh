@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The test command, the same one CI runs: format check, go vet, and every
+# test with -race against a private redis-server on a free port (installed
+# with apt-get when missing and running as root). Extra arguments go to
+# `go test` (e.g. ./scripts/test.sh -run TestPublish ./handlers).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing redis-server…"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    echo "redis-server is missing: install it (e.g. apt-get install redis-server)" >&2
+    exit 1
+  fi
+fi
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+# A private Redis for the tests that share one (each takes its own database);
+# fault tests start their own servers.
+dir=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 6390)
+redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly no \
+  --databases 4096 --maxmemory-policy noeviction --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+cleanup() { kill "$(cat "$dir/redis.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$dir"; }
+trap cleanup EXIT
+for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+
+export TIDINGS_TEST_REDIS_URL="redis://127.0.0.1:$port"
+export TIDINGS_REQUIRE_REDIS=1
+
+echo "== go test -race"
+if [ $# -gt 0 ]; then
+  go test -race -count=1 -timeout 15m "$@"
+else
+  go test -race -count=1 -timeout 15m ./...
+fi

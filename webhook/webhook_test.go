@@ -1,0 +1,149 @@
+package webhook
+
+import (
+	"net/netip"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseSchedule(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Schedule
+		wantErr bool
+	}{
+		{"5s,30s,5m,1h", Schedule{5 * time.Second, 30 * time.Second, 5 * time.Minute, time.Hour}, false},
+		{" 1s , 2s ", Schedule{time.Second, 2 * time.Second}, false},
+		{"", Schedule{}, false},
+		{"1s,,2s", nil, true},
+		{"1s,0s", nil, true},
+		{"-1s", nil, true},
+		{"soon", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseSchedule(tt.in)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("ParseSchedule(%q) error = %v, wantErr %v", tt.in, err, tt.wantErr)
+			}
+			if diff := cmp.Diff(tt.want, got); !tt.wantErr && diff != "" {
+				t.Errorf("ParseSchedule(%q) (-want +got):\n%s", tt.in, diff)
+			}
+		})
+	}
+}
+
+// The ladder: attempt n of a run waits Delay(n) before attempt n+1.
+func TestScheduleDelayTable(t *testing.T) {
+	s, err := ParseSchedule("5s,30s,5m,1h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Attempts(); got != 5 {
+		t.Errorf("Attempts() = %d, want 5", got)
+	}
+	want := map[int]time.Duration{1: 5 * time.Second, 2: 30 * time.Second, 3: 5 * time.Minute, 4: time.Hour, 5: time.Hour}
+	for n, d := range want {
+		if got := s.Delay(n); got != d {
+			t.Errorf("Delay(%d) = %v, want %v", n, got, d)
+		}
+	}
+	if got := (Schedule{}).Delay(1); got != 0 {
+		t.Errorf("empty ladder Delay(1) = %v, want 0", got)
+	}
+}
+
+func TestMatchPattern(t *testing.T) {
+	tests := []struct {
+		pattern, typ string
+		want         bool
+	}{
+		{"*", "batch.progress", true},
+		{"*", "tidings.webhook.disabled", false},
+		{"tidings.*", "tidings.webhook.disabled", true},
+		{"tidings.webhook.disabled", "tidings.webhook.disabled", true},
+		{"batch.*", "batch.progress", true},
+		{"batch.*", "batch.step.done", true},
+		{"batch.*", "batchx.progress", false},
+		{"batch.*", "batch", false},
+		{"batch.progress", "batch.progress", true},
+		{"batch.progress", "batch.progressed", false},
+		{"computation.complete", "batch.progress", false},
+	}
+	for _, tt := range tests {
+		if got := MatchPattern(tt.pattern, tt.typ); got != tt.want {
+			t.Errorf("MatchPattern(%q, %q) = %v, want %v", tt.pattern, tt.typ, got, tt.want)
+		}
+	}
+	if !Matches([]string{"a.b", "batch.*"}, "batch.x") || Matches(nil, "batch.x") {
+		t.Error("Matches over a list is wrong")
+	}
+}
+
+func TestValidPatternAndType(t *testing.T) {
+	for _, s := range []string{"batch.progress", "a.b.c", "x1.y_2", "batch.*", "a.b.*", "*"} {
+		if !ValidPattern(s) {
+			t.Errorf("ValidPattern(%q) = false", s)
+		}
+	}
+	for _, s := range []string{"", "batch", "Batch.progress", "batch.", ".batch", "batch.*.x", "**", "batch*", "1a.b", "a..b"} {
+		if ValidPattern(s) {
+			t.Errorf("ValidPattern(%q) = true", s)
+		}
+	}
+	if ValidEventType("batch.*") || ValidEventType("*") {
+		t.Error("a wildcard is not an event type")
+	}
+}
+
+func TestIDsSortByTime(t *testing.T) {
+	base := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	var ids []string
+	for i := range 50 {
+		ids = append(ids, NewID(PrefixEvent, base.Add(time.Duration(i)*time.Millisecond)))
+	}
+	if !sort.StringsAreSorted(ids) {
+		t.Error("IDs created later do not sort later")
+	}
+	if len(ids[0]) != len(PrefixEvent)+26 {
+		t.Errorf("ID length = %d", len(ids[0]))
+	}
+	if b := IDBound(PrefixEvent, base.Add(10*time.Millisecond)); !(ids[9] < b && b <= ids[10]) {
+		t.Errorf("IDBound does not separate earlier from later IDs: %s %s %s", ids[9], b, ids[10])
+	}
+}
+
+func TestSecretFormat(t *testing.T) {
+	s := NewSecret()
+	if len(s) != len("whsec_")+44 || s[:6] != "whsec_" {
+		t.Errorf("NewSecret() = %q", s)
+	}
+	if k := NewAPIKey(); k[:3] != "tk_" {
+		t.Errorf("NewAPIKey() = %q", k)
+	}
+}
+
+func TestBlockedIP(t *testing.T) {
+	for _, s := range []string{"127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1",
+		"0.0.0.0", "::1", "fc00::1", "fe80::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "224.0.0.1", "::"} {
+		if !BlockedIP(netip.MustParseAddr(s)) {
+			t.Errorf("BlockedIP(%s) = false", s)
+		}
+	}
+	for _, s := range []string{"8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"} {
+		if BlockedIP(netip.MustParseAddr(s)) {
+			t.Errorf("BlockedIP(%s) = true", s)
+		}
+	}
+}
+
+func TestLiveSecrets(t *testing.T) {
+	now := time.Now()
+	e := &Endpoint{Secret: "new", OldSecrets: []OldSecret{{"old", now.Add(time.Hour)}, {"older", now.Add(-time.Second)}}}
+	if diff := cmp.Diff([]string{"new", "old"}, e.LiveSecrets(now)); diff != "" {
+		t.Errorf("LiveSecrets (-want +got):\n%s", diff)
+	}
+}
