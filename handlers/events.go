@@ -59,9 +59,11 @@ func (a *API) publish(c *gin.Context) {
 			return
 		}
 	}
-	var compact bytes.Buffer
-	_ = json.Compact(&compact, req.Data) // valid: the decoder checked it
-	data := compact.Bytes()
+	data, err := webhook.CanonicalJSON(req.Data)
+	if err != nil && len(bytes.TrimSpace(req.Data)) > 0 {
+		fail(c, a.log, errInvalidJSON("data: "+err.Error()))
+		return
+	}
 	switch {
 	case len(data) == 0 || string(data) == "null":
 		ve.Add("data", "is required")

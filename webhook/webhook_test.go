@@ -147,3 +147,27 @@ func TestLiveSecrets(t *testing.T) {
 		t.Errorf("LiveSecrets (-want +got):\n%s", diff)
 	}
 }
+
+func TestCanonicalJSON(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`{ "b" : 1, "a" : [1, 2.50, -3e2, true, false, null] }`, `{"b":1,"a":[1,2.50,-3e2,true,false,null]}`},
+		{`{"h":"\u003cb\u003e \u0026 é \u00e9 \n\t\"\\ \u0001 \u2028 \/"}`, "{\"h\":\"<b> & é é \\n\\t\\\"\\\\ \\u0001 \u2028 /\"}"},
+		{`{"big":12345678901234567890,"nested":{"x":{}, "y":[]}}`, `{"big":12345678901234567890,"nested":{"x":{},"y":[]}}`},
+		{`{}`, `{}`},
+	}
+	for _, tt := range tests {
+		got, err := CanonicalJSON([]byte(tt.in))
+		if err != nil {
+			t.Errorf("CanonicalJSON(%s): %v", tt.in, err)
+			continue
+		}
+		if string(got) != tt.want {
+			t.Errorf("CanonicalJSON(%s)\n got %s\nwant %s", tt.in, got, tt.want)
+		}
+	}
+	for _, bad := range []string{`{"a":}`, `{"a":1`, ``} {
+		if _, err := CanonicalJSON([]byte(bad)); err == nil {
+			t.Errorf("CanonicalJSON(%q) accepted bad JSON", bad)
+		}
+	}
+}
