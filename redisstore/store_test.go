@@ -1,0 +1,222 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tidingshq/tidings/redistest"
+	"github.com/tidingshq/tidings/webhook"
+)
+
+func newStore(t *testing.T, retention time.Duration) (*Store, *redis.Client) {
+	_, rc := redistest.New(t)
+	return New(rc, Options{Retention: retention}), rc
+}
+
+func fixture(t *testing.T, s *Store) (*webhook.Endpoint, *webhook.Event, *webhook.Delivery) {
+	t.Helper()
+	ctx := context.Background()
+	now := time.Now()
+	ten := &webhook.Tenant{ID: webhook.NewID(webhook.PrefixTenant, now), Name: "acme", CreatedAt: now}
+	key := &webhook.APIKey{ID: webhook.NewID(webhook.PrefixKey, now), TenantID: ten.ID, Value: webhook.NewAPIKey(), CreatedAt: now}
+	if err := s.CreateTenant(ctx, ten, key); err != nil {
+		t.Fatal(err)
+	}
+	ep := &webhook.Endpoint{ID: webhook.NewID(webhook.PrefixWebhook, now), TenantID: ten.ID, URL: "https://example.com",
+		Events: []string{"batch.*", "computation.complete"}, Secret: webhook.NewSecret(), Status: webhook.StatusActive, CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateEndpoint(ctx, ep); err != nil {
+		t.Fatal(err)
+	}
+	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: ten.ID, Type: "batch.done", Data: json.RawMessage(`{"a":"<&>"}`), CreatedAt: now}
+	d := &webhook.Delivery{ID: webhook.NewID(webhook.PrefixDelivery, now), TenantID: ten.ID, WebhookID: ep.ID, EventID: ev.ID,
+		EventType: ev.Type, Status: webhook.DeliveryPending, MaxAttempts: 3, CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateEvent(ctx, ev, []*webhook.Delivery{d}, false); err != nil {
+		t.Fatal(err)
+	}
+	return ep, ev, d
+}
+
+// The keys of keys.go exist with the documented types and TTLs, and all of
+// a tenant's keys share its hash tag.
+func TestKeySchema(t *testing.T) {
+	s, rc := newStore(t, time.Hour)
+	ctx := context.Background()
+	ep, ev, d := fixture(t, s)
+	ten := ep.TenantID
+	want := map[string]string{
+		keyTenants: "zset", keyTenant(ten): "hash", keyTenantKeys(ten): "hash", keyWebhooks(ten): "zset",
+		keyWebhook(ten, ep.ID): "hash", keyWebhookPending(ten, ep.ID): "set", keyWebhookDeliveries(ten, ep.ID): "zset",
+		keyEvents(ten): "zset", keyEventsOfType(ten, ev.Type): "zset", keyEvent(ten, ev.ID): "string",
+		keyEventDeliveries(ten, ev.ID): "hash", keyDelivery(ten, d.ID): "hash", keyTypes(ten): "set",
+	}
+	for k, typ := range want {
+		if got := rc.Type(ctx, k).Val(); got != typ {
+			t.Errorf("%s is %q, want %q", k, got, typ)
+		}
+	}
+	for _, k := range []string{keyEvent(ten, ev.ID), keyEventDeliveries(ten, ev.ID), keyDelivery(ten, d.ID)} {
+		if ttl := rc.TTL(ctx, k).Val(); ttl <= 0 || ttl > time.Hour {
+			t.Errorf("%s TTL = %v, want the retention", k, ttl)
+		}
+	}
+	keys := rc.Keys(ctx, "*").Val()
+	for _, k := range keys {
+		if k == keyTenants || len(k) > len(keyAPIKeyPrefix) && k[:len(keyAPIKeyPrefix)] == keyAPIKeyPrefix || k == "redistest:next-db" {
+			continue
+		}
+		if len(k) < len(tag(ten)) || k[:len(tag(ten))] != tag(ten) {
+			t.Errorf("key %s is outside the tenant's hash tag", k)
+		}
+	}
+	// The stored event keeps the data byte for byte (no HTML escaping).
+	got, _, err := s.GetEvent(ctx, ten, ev.ID)
+	if err != nil || string(got.Data) != `{"a":"<&>"}` {
+		t.Errorf("event data = %s, %v", got.Data, err)
+	}
+}
+
+// Recording attempts moves the delivery and the webhook's counters in one
+// script; a cancelled delivery keeps its status.
+func TestRecordAttemptAndEnd(t *testing.T) {
+	s, _ := newStore(t, time.Hour)
+	ctx := context.Background()
+	ep, _, d := fixture(t, s)
+	a := &webhook.Attempt{Attempt: 1, At: time.Now(), ErrorClass: webhook.ErrorHTTPStatus, ResponseStatus: 500, NextRetryAt: time.Now().Add(time.Second)}
+	if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeRetry); err != nil {
+		t.Fatal(err)
+	}
+	a2 := &webhook.Attempt{Attempt: 2, At: time.Now(), ErrorClass: webhook.ErrorTimeout}
+	streak, err := s.RecordAttempt(ctx, d, a2, webhook.OutcomeExhausted)
+	if err != nil || streak != 1 {
+		t.Fatalf("streak = %d, %v", streak, err)
+	}
+	got, _ := s.GetDelivery(ctx, d.TenantID, d.ID)
+	if got.Status != webhook.DeliveryFailed || got.Attempt != 2 || !got.NextRetryAt.IsZero() {
+		t.Errorf("delivery = %+v", got)
+	}
+	e, _ := s.GetEndpoint(ctx, ep.TenantID, ep.ID)
+	if e.FailureCount != 2 || e.ExhaustedStreak != 1 || e.LastDeliveryAt.IsZero() {
+		t.Errorf("endpoint = %+v", e)
+	}
+	if ids, _ := s.PendingDeliveries(ctx, ep.TenantID, ep.ID); len(ids) != 0 {
+		t.Errorf("pending after failure = %v", ids)
+	}
+	attempts, _ := s.Attempts(ctx, d.TenantID, d.ID)
+	if len(attempts) != 2 || attempts[0].ResponseStatus != 500 || attempts[1].ErrorClass != webhook.ErrorTimeout {
+		t.Errorf("attempts = %+v", attempts)
+	}
+	// Rerun: pending again with a bigger budget; a second rerun conflicts.
+	if err := s.Rerun(ctx, got, 3, webhook.TriggerManual); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Rerun(ctx, got, 3, webhook.TriggerManual); !errors.Is(err, webhook.ErrConflict) {
+		t.Errorf("rerun of pending = %v", err)
+	}
+	got, _ = s.GetDelivery(ctx, d.TenantID, d.ID)
+	if got.Status != webhook.DeliveryPending || got.MaxAttempts != 6 || got.NextTrigger != webhook.TriggerManual {
+		t.Errorf("rerun delivery = %+v", got)
+	}
+	// Cancel it; a late attempt does not resurrect it.
+	if n, err := s.EndDeliveries(ctx, d.TenantID, d.WebhookID, []string{d.ID}, webhook.DeliveryCancelled, ""); n != 1 || err != nil {
+		t.Fatalf("end = %d, %v", n, err)
+	}
+	if _, err := s.RecordAttempt(ctx, d, &webhook.Attempt{Attempt: 3, At: time.Now()}, webhook.OutcomeSuccess); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.GetDelivery(ctx, d.TenantID, d.ID)
+	if got.Status != webhook.DeliveryCancelled {
+		t.Errorf("cancelled delivery became %s", got.Status)
+	}
+	e, _ = s.GetEndpoint(ctx, ep.TenantID, ep.ID)
+	if e.FailureCount != 0 || e.ExhaustedStreak != 0 || e.LastSuccessAt.IsZero() {
+		t.Errorf("a success resets the counters: %+v", e)
+	}
+}
+
+// Indexes are trimmed to the retention as new entries are written, and
+// expired events leave lists.
+func TestRetentionTrimsIndexes(t *testing.T) {
+	s, rc := newStore(t, time.Hour)
+	ctx := context.Background()
+	ep, old, _ := fixture(t, s)
+	later := New(rc, Options{Retention: time.Hour, Now: func() time.Time { return time.Now().Add(2 * time.Hour) }})
+	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, time.Now().Add(2*time.Hour)), TenantID: ep.TenantID, Type: "batch.done", Data: json.RawMessage(`{}`), CreatedAt: time.Now()}
+	if err := later.CreateEvent(ctx, ev, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	ids := rc.ZRange(ctx, keyEvents(ep.TenantID), 0, -1).Val()
+	if len(ids) != 1 || ids[0] != ev.ID {
+		t.Errorf("index after trim = %v (old %s)", ids, old.ID)
+	}
+	// An event whose key expired is skipped by lists.
+	rc.Del(ctx, keyEvent(ep.TenantID, ev.ID))
+	page, err := s.ListEvents(ctx, ep.TenantID, "", "", 20)
+	if err != nil || len(page.Items) != 0 {
+		t.Errorf("list = %+v, %v", page.Items, err)
+	}
+}
+
+// Concurrent claims of one idempotency key: exactly one wins.
+func TestIdempotencyClaim(t *testing.T) {
+	s, _ := newStore(t, time.Hour)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins := 0
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec, err := s.ClaimIdempotency(ctx, "ten_x", []string{"h:k", "c:id"}, "fp", time.Minute)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if rec == nil {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			} else if rec.Done || rec.Fingerprint != "fp" {
+				t.Errorf("record = %+v", rec)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Fatalf("%d claims won, want 1", wins)
+	}
+	if err := s.CompleteIdempotency(ctx, "ten_x", []string{"h:k", "c:id"}, "fp", []byte(`{"id":"evt_1","x":"a|b"}`)); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := s.ClaimIdempotency(ctx, "ten_x", []string{"c:id"}, "other", time.Minute)
+	if rec == nil || !rec.Done || rec.Fingerprint != "fp" || string(rec.Response) != `{"id":"evt_1","x":"a|b"}` {
+		t.Errorf("completed record = %+v", rec)
+	}
+	if err := s.ReleaseIdempotency(ctx, "ten_x", []string{"h:k", "c:id"}); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := s.ClaimIdempotency(ctx, "ten_x", []string{"h:k"}, "fp2", time.Minute); rec != nil {
+		t.Errorf("released key still held: %+v", rec)
+	}
+}
+
+// A Redis that is down is webhook.ErrUnavailable, not a 500 or a hang.
+func TestUnavailable(t *testing.T) {
+	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond, MaxRetries: -1})
+	defer rc.Close()
+	s := New(rc, Options{})
+	start := time.Now()
+	_, err := s.GetEndpoint(context.Background(), "ten_x", "wh_x")
+	if !errors.Is(err, webhook.ErrUnavailable) {
+		t.Errorf("err = %v, want ErrUnavailable", err)
+	}
+	if time.Since(start) > time.Second {
+		t.Errorf("took %v", time.Since(start))
+	}
+}
