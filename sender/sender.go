@@ -251,7 +251,7 @@ func classify(ctx context.Context, err error) string {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return webhook.ErrorConnectionRefused
 	case errors.As(err, &certErr), errors.As(err, &recordErr), errors.As(err, &alertErr),
-		errors.As(err, &unknownAuth), errors.As(err, &hostnameErr), strings.Contains(err.Error(), "tls: "):
+		errors.As(err, &unknownAuth), errors.As(err, &hostnameErr), strings.Contains(err.Error(), "tls: "), strings.Contains(err.Error(), "HTTP response to HTTPS client"):
 		return webhook.ErrorTLS
 	case errors.Is(err, context.DeadlineExceeded), ctx.Err() != nil, errors.As(err, &netErr) && netErr.Timeout():
 		return webhook.ErrorTimeout

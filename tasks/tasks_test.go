@@ -1,0 +1,208 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/tidingshq/tidings/webhook"
+)
+
+func TestRetryDelay(t *testing.T) {
+	tests := []struct {
+		err  error
+		want time.Duration
+	}{
+		{&RetryError{After: 5 * time.Second, Err: errors.New("500")}, 5500 * time.Millisecond},
+		{fmt.Errorf("wrapped: %w", &RetryError{After: time.Hour}), time.Hour + 500*time.Millisecond},
+		{&DeferError{After: 2 * time.Second, Reason: "busy"}, 2500 * time.Millisecond},
+		{asynq.ErrLeaseExpired, crashRetryDelay},
+		{errors.New("redis down"), crashRetryDelay},
+	}
+	for _, tt := range tests {
+		if got := RetryDelay(3, tt.err, nil); got != tt.want {
+			t.Errorf("RetryDelay(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+	if IsFailure(&DeferError{After: time.Second}) || !IsFailure(&RetryError{}) || !IsFailure(errors.New("x")) {
+		t.Error("IsFailure: only deferrals are not failures")
+	}
+}
+
+func TestSettings(t *testing.T) {
+	s := Settings{Schedule: webhook.Schedule{time.Second, 2 * time.Second}, Timeout: 30500 * time.Millisecond}
+	if s.TaskTimeout() != 41*time.Second || s.ShutdownTimeout() <= s.TaskTimeout() || s.MaxRetry() <= s.Schedule.Attempts() {
+		t.Errorf("TaskTimeout %v, ShutdownTimeout %v, MaxRetry %d", s.TaskTimeout(), s.ShutdownTimeout(), s.MaxRetry())
+	}
+	task, err := NewDeliverTask(&webhook.Delivery{ID: "dlv_1", TenantID: "ten_1", WebhookID: "wh_1", EventID: "evt_1", EventType: "a.b"}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p map[string]string
+	if err := json.Unmarshal(task.Payload(), &p); err != nil {
+		t.Fatal(err)
+	}
+	if len(p) != 5 || p["delivery_id"] != "dlv_1" || p["tenant_id"] != "ten_1" {
+		t.Errorf("payload = %v (IDs only)", p)
+	}
+}
+
+// fakeStore is a hand-written store for the handler.
+type fakeStore struct {
+	d        *webhook.Delivery
+	ev       *webhook.Event
+	ep       *webhook.Endpoint
+	recorded []webhook.Attempt
+	outcomes []webhook.Outcome
+	ended    webhook.DeliveryStatus
+	status   webhook.EndpointStatus
+	streak   int
+}
+
+func (f *fakeStore) Load(context.Context, string, string, string, string) (*webhook.Delivery, *webhook.Event, *webhook.Endpoint, error) {
+	return f.d, f.ev, f.ep, nil
+}
+
+func (f *fakeStore) RecordAttempt(_ context.Context, _ *webhook.Delivery, a *webhook.Attempt, o webhook.Outcome) (int, error) {
+	f.recorded = append(f.recorded, *a)
+	f.outcomes = append(f.outcomes, o)
+	if o == webhook.OutcomeExhausted {
+		f.streak++
+		return f.streak, nil
+	}
+	return 0, nil
+}
+
+func (f *fakeStore) EndDeliveries(_ context.Context, _, _ string, ids []string, s webhook.DeliveryStatus, _ string) (int, error) {
+	if len(ids) > 0 {
+		f.ended = s
+	}
+	return len(ids), nil
+}
+
+func (f *fakeStore) SetStatus(_ context.Context, _, _ string, s webhook.EndpointStatus, _ string) error {
+	f.status = s
+	return nil
+}
+
+func (f *fakeStore) PendingDeliveries(context.Context, string, string) ([]string, error) { return nil, nil }
+
+func (f *fakeStore) Rerun(context.Context, *webhook.Delivery, int, string) error { return nil }
+
+type fakeSender struct {
+	answer webhook.Attempt
+	sent   int
+}
+
+func (s *fakeSender) Send(_ context.Context, m webhook.Message, now time.Time) webhook.Attempt {
+	s.sent++
+	a := s.answer
+	a.Attempt, a.At = m.Attempt, now
+	return a
+}
+
+func run(t *testing.T, f *fakeStore, answer webhook.Attempt) (error, *fakeSender) {
+	t.Helper()
+	snd := &fakeSender{answer: answer}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	q := &Queue{store: f, settings: Settings{Schedule: webhook.Schedule{time.Second, 2 * time.Second}, DisableAfter: 1}, log: log}
+	h := NewHandler(f, snd, q, log, nil)
+	payload, _ := json.Marshal(Payload{TenantID: "ten_1", DeliveryID: "dlv_1", EventID: "evt_1", WebhookID: "wh_1"})
+	return h.ProcessTask(context.Background(), asynq.NewTask(TypeDeliver, payload)), snd
+}
+
+func fresh() *fakeStore {
+	return &fakeStore{
+		d:  &webhook.Delivery{ID: "dlv_1", TenantID: "ten_1", WebhookID: "wh_1", Status: webhook.DeliveryPending, MaxAttempts: 3},
+		ev: &webhook.Event{ID: "evt_1", Type: "a.b"},
+		ep: &webhook.Endpoint{ID: "wh_1", Status: webhook.StatusActive},
+	}
+}
+
+func TestHandlerOutcomes(t *testing.T) {
+	fail500 := webhook.Attempt{ErrorClass: webhook.ErrorHTTPStatus, ResponseStatus: 500, Error: "HTTP 500"}
+
+	t.Run("success is recorded before the ack", func(t *testing.T) {
+		f := fresh()
+		err, snd := run(t, f, webhook.Attempt{ResponseStatus: 200})
+		if err != nil || snd.sent != 1 || len(f.outcomes) != 1 || f.outcomes[0] != webhook.OutcomeSuccess || f.recorded[0].Trigger != webhook.TriggerScheduled {
+			t.Errorf("err %v sent %d outcomes %v", err, snd.sent, f.outcomes)
+		}
+	})
+	t.Run("a succeeded delivery is never sent again", func(t *testing.T) {
+		f := fresh()
+		f.d.Status = webhook.DeliverySucceeded
+		if err, snd := run(t, f, webhook.Attempt{}); err != nil || snd.sent != 0 {
+			t.Errorf("err %v sent %d", err, snd.sent)
+		}
+	})
+	t.Run("failure retries after the ladder's delay", func(t *testing.T) {
+		f := fresh()
+		f.d.Attempt = 1
+		err, _ := run(t, f, fail500)
+		var re *RetryError
+		if !errors.As(err, &re) || re.After != 2*time.Second || f.recorded[0].Attempt != 2 || f.recorded[0].NextRetryAt.IsZero() {
+			t.Errorf("err %v recorded %+v", err, f.recorded)
+		}
+	})
+	t.Run("Retry-After longer than the rung wins", func(t *testing.T) {
+		f := fresh()
+		a := fail500
+		a.RetryAfter = time.Minute
+		err, _ := run(t, f, a)
+		var re *RetryError
+		if !errors.As(err, &re) || re.After != time.Minute {
+			t.Errorf("err %v", err)
+		}
+	})
+	t.Run("last attempt exhausts, archives and disables", func(t *testing.T) {
+		f := fresh()
+		f.d.Attempt = 2
+		err, _ := run(t, f, fail500)
+		if !errors.Is(err, asynq.SkipRetry) || f.outcomes[0] != webhook.OutcomeExhausted || f.status != webhook.StatusDisabled {
+			t.Errorf("err %v outcomes %v status %s", err, f.outcomes, f.status)
+		}
+	})
+	t.Run("a test delivery never disables", func(t *testing.T) {
+		f := fresh()
+		f.d.Attempt, f.d.Test = 2, true
+		f.ep.Status = webhook.StatusPaused
+		err, snd := run(t, f, fail500)
+		if !errors.Is(err, asynq.SkipRetry) || snd.sent != 1 || f.status != "" {
+			t.Errorf("err %v sent %d status %s", err, snd.sent, f.status)
+		}
+	})
+	t.Run("410 disables at once", func(t *testing.T) {
+		f := fresh()
+		err, _ := run(t, f, webhook.Attempt{ErrorClass: webhook.ErrorHTTPStatus, ResponseStatus: 410})
+		if !errors.Is(err, asynq.SkipRetry) || f.outcomes[0] != webhook.OutcomeGone || f.status != webhook.StatusDisabled {
+			t.Errorf("err %v outcomes %v status %s", err, f.outcomes, f.status)
+		}
+	})
+	t.Run("paused or deleted webhook cancels without sending", func(t *testing.T) {
+		f := fresh()
+		f.ep.Status = webhook.StatusPaused
+		if err, snd := run(t, f, webhook.Attempt{}); err != nil || snd.sent != 0 || f.ended != webhook.DeliveryCancelled {
+			t.Errorf("paused: err %v sent %d ended %s", err, snd.sent, f.ended)
+		}
+		f = fresh()
+		f.ep = nil
+		if err, snd := run(t, f, webhook.Attempt{}); err != nil || snd.sent != 0 || f.ended != webhook.DeliveryCancelled {
+			t.Errorf("deleted: err %v sent %d ended %s", err, snd.sent, f.ended)
+		}
+	})
+	t.Run("a re-run past the budget fails without sending", func(t *testing.T) {
+		f := fresh()
+		f.d.Attempt = 3
+		if err, snd := run(t, f, webhook.Attempt{}); !errors.Is(err, asynq.SkipRetry) || snd.sent != 0 || f.ended != webhook.DeliveryFailed {
+			t.Errorf("err %v sent %d ended %s", err, snd.sent, f.ended)
+		}
+	})
+}
