@@ -31,7 +31,7 @@ func (a *API) listDeliveries(c *gin.Context) {
 		fail(c, a.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, renderList(page, renderDelivery))
+	c.JSON(http.StatusOK, renderList(page, webhook.DeliveryView))
 }
 
 func (a *API) getDelivery(c *gin.Context) {
@@ -47,9 +47,9 @@ func (a *API) getDelivery(c *gin.Context) {
 		return
 	}
 	out := struct {
-		deliveryJSON
+		webhook.DeliveryJSON
 		Attempts []attemptJSON `json:"attempts"`
-	}{deliveryJSON: renderDelivery(d), Attempts: make([]attemptJSON, 0, len(attempts))}
+	}{DeliveryJSON: webhook.DeliveryView(d), Attempts: make([]attemptJSON, 0, len(attempts))}
 	for _, at := range attempts {
 		out.Attempts = append(out.Attempts, renderAttempt(at))
 	}
@@ -78,5 +78,5 @@ func (a *API) retryDelivery(c *gin.Context) {
 		fail(c, a.log, err)
 		return
 	}
-	c.JSON(http.StatusAccepted, renderDelivery(d))
+	c.JSON(http.StatusAccepted, webhook.DeliveryView(d))
 }

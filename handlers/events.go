@@ -136,67 +136,29 @@ func fingerprintOf(body []byte) string {
 }
 
 func (a *API) createEvent(c *gin.Context, tenantID string, req *eventRequest, data []byte) (*publishResponse, error) {
-	ctx := c.Request.Context()
-	endpoints, err := a.store.AllEndpoints(ctx, tenantID)
-	if err != nil {
-		return nil, err
-	}
 	now := a.now()
 	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: tenantID, Type: req.Type, Data: data, CreatedAt: now}
 	if req.ID != nil {
 		ev.ClientID = *req.ID
 	}
-	var ds []*webhook.Delivery
-	for _, e := range endpoints {
-		if e.Status == webhook.StatusActive && webhook.Matches(e.Events, ev.Type) {
-			ds = append(ds, a.newDelivery(ev, e.ID, webhook.TriggerScheduled, now))
-		}
-	}
-	if err := a.store.CreateEvent(ctx, ev, ds, false); err != nil {
+	ds, err := a.queue.Publish(c.Request.Context(), ev)
+	if err != nil {
 		return nil, err
 	}
-	if err := a.queue.Enqueue(ctx, ds); err != nil {
-		_ = a.store.DeleteEvent(ctx, ev, ds)
-		return nil, err
-	}
-	resp := &publishResponse{ID: ev.ID, Type: ev.Type, CreatedAt: formatTime(ev.CreatedAt), Deliveries: []publishedDelivery{}}
-	if req.ID != nil {
-		resp.ClientID = req.ID
-	}
+	resp := &publishResponse{ID: ev.ID, Type: ev.Type, ClientID: req.ID, CreatedAt: webhook.FormatTime(ev.CreatedAt), Deliveries: []publishedDelivery{}}
 	for _, d := range ds {
 		resp.Deliveries = append(resp.Deliveries, publishedDelivery{ID: d.ID, WebhookID: d.WebhookID})
 	}
 	return resp, nil
 }
 
-func (a *API) newDelivery(ev *webhook.Event, webhookID, trigger string, now time.Time) *webhook.Delivery {
-	return &webhook.Delivery{
-		ID: webhook.NewID(webhook.PrefixDelivery, now), TenantID: ev.TenantID, WebhookID: webhookID,
-		EventID: ev.ID, EventType: ev.Type, Status: webhook.DeliveryPending,
-		MaxAttempts: a.queue.Settings().Schedule.Attempts(), NextTrigger: trigger, CreatedAt: now, UpdatedAt: now,
-	}
-}
-
-// testWebhook sends webhook.test to one webhook whatever its filter or
-// status; it follows the ladder but never counts toward disabling.
 func (a *API) testWebhook(c *gin.Context) {
 	e, ok := a.endpoint(c)
 	if !ok {
 		return
 	}
-	ctx := c.Request.Context()
-	now := a.now()
-	data, _ := json.Marshal(map[string]string{"test_id": webhook.NewID("test_", now), "message": "This is a test webhook"})
-	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: e.TenantID, Type: "webhook.test", Data: data, CreatedAt: now}
-	d := a.newDelivery(ev, e.ID, webhook.TriggerScheduled, now)
-	d.Test = true
-	ds := []*webhook.Delivery{d}
-	if err := a.store.CreateEvent(ctx, ev, ds, true); err != nil {
-		fail(c, a.log, err)
-		return
-	}
-	if err := a.queue.Enqueue(ctx, ds); err != nil {
-		_ = a.store.DeleteEvent(ctx, ev, ds)
+	ev, d, err := a.queue.Test(c.Request.Context(), e)
+	if err != nil {
 		fail(c, a.log, err)
 		return
 	}

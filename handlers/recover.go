@@ -78,7 +78,7 @@ func (a *API) recoverWebhook(c *gin.Context) {
 				existing = append(existing, dlvIDs[i])
 				continue
 			}
-			d := a.newDelivery(ev, e.ID, webhook.TriggerRecover, now)
+			d := a.queue.NewDelivery(ev, e.ID, webhook.TriggerRecover, now)
 			fresh = append(fresh, d)
 			byEvent[ev.ID] = ev
 		}

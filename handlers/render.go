@@ -3,108 +3,12 @@ package handlers
 import (
 	"encoding/json"
 	"strconv"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/tidingshq/tidings/redisstore"
 	"github.com/tidingshq/tidings/webhook"
 )
-
-// timeOrNil renders a time in the contract's format, nil when zero.
-func timeOrNil(t time.Time) *string {
-	if t.IsZero() {
-		return nil
-	}
-	s := formatTime(t)
-	return &s
-}
-
-func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
-
-type webhookJSON struct {
-	ID             string            `json:"id"`
-	URL            string            `json:"url"`
-	Events         []string          `json:"events"`
-	Description    string            `json:"description"`
-	Headers        map[string]string `json:"headers"`
-	Metadata       map[string]string `json:"metadata"`
-	Status         string            `json:"status"`
-	RateLimit      *int              `json:"rate_limit"`
-	FailureCount   int               `json:"failure_count"`
-	DisabledReason *string           `json:"disabled_reason"`
-	LastDeliveryAt *string           `json:"last_delivery_at"`
-	LastSuccessAt  *string           `json:"last_success_at"`
-	CreatedAt      string            `json:"created_at"`
-	UpdatedAt      string            `json:"updated_at"`
-	Secret         string            `json:"secret,omitempty"`
-}
-
-func renderWebhook(e *webhook.Endpoint) webhookJSON {
-	out := webhookJSON{
-		ID: e.ID, URL: e.URL, Events: e.Events, Description: e.Description,
-		Headers: e.Headers, Metadata: e.Metadata, Status: string(e.Status), FailureCount: e.FailureCount,
-		LastDeliveryAt: timeOrNil(e.LastDeliveryAt), LastSuccessAt: timeOrNil(e.LastSuccessAt),
-		CreatedAt: formatTime(e.CreatedAt), UpdatedAt: formatTime(e.UpdatedAt),
-	}
-	if out.Headers == nil {
-		out.Headers = map[string]string{}
-	}
-	if out.Metadata == nil {
-		out.Metadata = map[string]string{}
-	}
-	if e.RateLimit > 0 {
-		rl := e.RateLimit
-		out.RateLimit = &rl
-	}
-	if e.Status == webhook.StatusDisabled && e.DisabledReason != "" {
-		r := e.DisabledReason
-		out.DisabledReason = &r
-	}
-	return out
-}
-
-type deliveryJSON struct {
-	ID                 string  `json:"id"`
-	WebhookID          string  `json:"webhook_id"`
-	EventID            string  `json:"event_id"`
-	EventType          string  `json:"event_type"`
-	Status             string  `json:"status"`
-	Attempt            int     `json:"attempt"`
-	MaxAttempts        int     `json:"max_attempts"`
-	NextRetryAt        *string `json:"next_retry_at"`
-	LastResponseStatus *int    `json:"last_response_status"`
-	LastResponseBody   *string `json:"last_response_body"`
-	LastResponseTimeMs *int64  `json:"last_response_time_ms"`
-	LastError          *string `json:"last_error"`
-	CreatedAt          string  `json:"created_at"`
-	UpdatedAt          string  `json:"updated_at"`
-}
-
-func renderDelivery(d *webhook.Delivery) deliveryJSON {
-	out := deliveryJSON{
-		ID: d.ID, WebhookID: d.WebhookID, EventID: d.EventID, EventType: d.EventType, Status: string(d.Status),
-		Attempt: d.Attempt, MaxAttempts: d.MaxAttempts, CreatedAt: formatTime(d.CreatedAt), UpdatedAt: formatTime(d.UpdatedAt),
-	}
-	if d.Status == webhook.DeliveryPending {
-		out.NextRetryAt = timeOrNil(d.NextRetryAt)
-	}
-	if d.HasAttempt {
-		if d.LastResponseStatus != 0 {
-			st := d.LastResponseStatus
-			out.LastResponseStatus = &st
-			body := d.LastResponseBody
-			out.LastResponseBody = &body
-		}
-		ms := d.LastResponseTimeMs
-		out.LastResponseTimeMs = &ms
-	}
-	if d.LastError != "" {
-		e := d.LastError
-		out.LastError = &e
-	}
-	return out
-}
 
 type attemptJSON struct {
 	Attempt        int            `json:"attempt"`
@@ -120,8 +24,8 @@ type attemptJSON struct {
 }
 
 func renderAttempt(a webhook.Attempt) attemptJSON {
-	out := attemptJSON{Attempt: a.Attempt, At: formatTime(a.At), Trigger: a.Trigger, ResponseTimeMs: a.ResponseTimeMs,
-		Timing: a.Timing, NextRetryAt: timeOrNil(a.NextRetryAt)}
+	out := attemptJSON{Attempt: a.Attempt, At: webhook.FormatTime(a.At), Trigger: a.Trigger, ResponseTimeMs: a.ResponseTimeMs,
+		Timing: a.Timing, NextRetryAt: webhook.TimeOrNil(a.NextRetryAt)}
 	if a.ResponseStatus != 0 {
 		st, body := a.ResponseStatus, a.ResponseBody
 		out.ResponseStatus, out.ResponseBody = &st, &body
@@ -143,7 +47,7 @@ type eventJSON struct {
 }
 
 func renderEvent(ev *webhook.Event, withData bool) eventJSON {
-	out := eventJSON{ID: ev.ID, Type: ev.Type, CreatedAt: formatTime(ev.CreatedAt)}
+	out := eventJSON{ID: ev.ID, Type: ev.Type, CreatedAt: webhook.FormatTime(ev.CreatedAt)}
 	if ev.ClientID != "" {
 		id := ev.ClientID
 		out.ClientID = &id

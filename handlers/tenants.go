@@ -31,7 +31,7 @@ func (a *API) createTenant(c *gin.Context) {
 		fail(c, a.log, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"id": t.ID, "name": t.Name, "api_key": key.Value, "created_at": formatTime(t.CreatedAt)})
+	c.JSON(http.StatusCreated, gin.H{"id": t.ID, "name": t.Name, "api_key": key.Value, "created_at": webhook.FormatTime(t.CreatedAt)})
 }
 
 func (a *API) listTenants(c *gin.Context) {
@@ -46,7 +46,7 @@ func (a *API) listTenants(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, renderList(page, func(t *webhook.Tenant) gin.H {
-		return gin.H{"id": t.ID, "name": t.Name, "created_at": formatTime(t.CreatedAt)}
+		return gin.H{"id": t.ID, "name": t.Name, "created_at": webhook.FormatTime(t.CreatedAt)}
 	}))
 }
 
@@ -62,7 +62,7 @@ func (a *API) createKey(c *gin.Context) {
 		fail(c, a.log, err)
 		return
 	}
-	c.JSON(http.StatusCreated, gin.H{"id": key.ID, "api_key": key.Value, "created_at": formatTime(key.CreatedAt)})
+	c.JSON(http.StatusCreated, gin.H{"id": key.ID, "api_key": key.Value, "created_at": webhook.FormatTime(key.CreatedAt)})
 }
 
 func (a *API) deleteKey(c *gin.Context) {

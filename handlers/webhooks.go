@@ -131,7 +131,7 @@ func (a *API) createWebhook(c *gin.Context) {
 		fail(c, a.log, err)
 		return
 	}
-	out := renderWebhook(e)
+	out := webhook.EndpointView(e)
 	out.Secret = e.Secret
 	c.JSON(http.StatusCreated, out)
 }
@@ -169,7 +169,7 @@ func (a *API) listWebhooks(c *gin.Context) {
 		fail(c, a.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, renderList(page, renderWebhook))
+	c.JSON(http.StatusOK, renderList(page, webhook.EndpointView))
 }
 
 // mergeInvalid adds a field to a validation error (or makes one).
@@ -194,7 +194,7 @@ func (a *API) endpoint(c *gin.Context) (*webhook.Endpoint, bool) {
 
 func (a *API) getWebhook(c *gin.Context) {
 	if e, ok := a.endpoint(c); ok {
-		c.JSON(http.StatusOK, renderWebhook(e))
+		c.JSON(http.StatusOK, webhook.EndpointView(e))
 	}
 }
 
@@ -237,7 +237,7 @@ func (a *API) updateWebhook(c *gin.Context, replace bool) {
 			return
 		}
 	}
-	c.JSON(http.StatusOK, renderWebhook(e))
+	c.JSON(http.StatusOK, webhook.EndpointView(e))
 }
 
 // applyActive pauses a webhook, or re-activates a paused or disabled one as
@@ -278,7 +278,7 @@ func (a *API) enableWebhook(c *gin.Context) {
 		fail(c, a.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, renderWebhook(e))
+	c.JSON(http.StatusOK, webhook.EndpointView(e))
 }
 
 type rotateRequest struct {

@@ -99,7 +99,7 @@ func (s *Sender) Payload(m webhook.Message) ([]byte, error) {
 	err := s.opts.PayloadTemplate.Execute(&buf, map[string]any{
 		"EventID":    m.Event.ID,
 		"Type":       m.Event.Type,
-		"Timestamp":  FormatTime(m.Event.CreatedAt),
+		"Timestamp":  webhook.FormatTime(m.Event.CreatedAt),
 		"Unix":       m.Event.CreatedAt.Unix(),
 		"Data":       m.Event.Data,
 		"DeliveryID": m.Delivery.ID,
@@ -123,15 +123,12 @@ func Envelope(ev *webhook.Event) ([]byte, error) {
 		Type      string          `json:"type"`
 		Timestamp string          `json:"timestamp"`
 		Data      json.RawMessage `json:"data"`
-	}{ev.ID, ev.Type, FormatTime(ev.CreatedAt), ev.Data})
+	}{ev.ID, ev.Type, webhook.FormatTime(ev.CreatedAt), ev.Data})
 	if err != nil {
 		return nil, fmt.Errorf("sender: encode envelope: %w", err)
 	}
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
-
-// FormatTime is the contract's time format: RFC 3339 UTC with milliseconds.
-func FormatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
 // Send makes one attempt. It never returns an error: every failure is
 // classified into the attempt (ErrorClass empty means success).

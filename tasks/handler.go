@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -100,16 +101,25 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return &RetryError{After: delay, Err: fmt.Errorf("attempt %d: %s: %s", n, a.ErrorClass, a.Error)}
 	case webhook.OutcomeGone:
 		if !d.Test {
-			if err := h.queue.Disable(bg, d.TenantID, d.WebhookID, webhook.DisabledGone); err != nil {
+			if err := h.queue.Disable(bg, d.TenantID, d.WebhookID, webhook.DisabledGone, !operational(d)); err != nil {
 				h.log.Error("disable webhook", "webhook_id", d.WebhookID, "error", err)
 			}
 		}
 		return fmt.Errorf("attempt %d: endpoint answered 410 Gone: %w", n, asynq.SkipRetry)
 	}
 	// Exhausted.
+	if !d.Test && !operational(d) {
+		done := *d
+		done.Status, done.Attempt, done.NextRetryAt, done.HasAttempt = webhook.DeliveryFailed, n, time.Time{}, true
+		done.LastResponseStatus, done.LastResponseBody, done.LastResponseTimeMs, done.LastError = a.ResponseStatus, a.ResponseBody, a.ResponseTimeMs, a.Error
+		done.UpdatedAt = a.At
+		if err := h.queue.Notify(bg, d.TenantID, EventDeliveryExhausted, webhook.DeliveryView(&done)); err != nil {
+			h.log.Error("publish "+EventDeliveryExhausted, "delivery_id", d.ID, "error", err)
+		}
+	}
 	limit := h.queue.settings.DisableAfter
 	if !d.Test && limit > 0 && streak >= limit {
-		if err := h.queue.Disable(bg, d.TenantID, d.WebhookID, webhook.DisabledFailing); err != nil {
+		if err := h.queue.Disable(bg, d.TenantID, d.WebhookID, webhook.DisabledFailing, !operational(d)); err != nil {
 			h.log.Error("disable webhook", "webhook_id", d.WebhookID, "error", err)
 		}
 	}
@@ -155,4 +165,10 @@ func (h *Handler) logAttempt(d *webhook.Delivery, a *webhook.Attempt, delay time
 	h.log.Info("delivery.attempted",
 		"delivery_id", d.ID, "webhook_id", d.WebhookID, "event_type", d.EventType, "attempt", a.Attempt,
 		"status_code", a.ResponseStatus, "duration_ms", a.ResponseTimeMs, "error_class", class, "next_retry_in", next)
+}
+
+// operational reports whether d carries one of Tidings' own events, whose
+// failures never cause another operational event.
+func operational(d *webhook.Delivery) bool {
+	return strings.HasPrefix(d.EventType, webhook.OperationalPrefix)
 }

@@ -2,9 +2,11 @@ package tasks
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -17,6 +19,10 @@ type queueStore interface {
 	SetStatus(ctx context.Context, tenantID, id string, status webhook.EndpointStatus, reason string) error
 	PendingDeliveries(ctx context.Context, tenantID, webhookID string) ([]string, error)
 	Rerun(ctx context.Context, d *webhook.Delivery, extra int, trigger string) error
+	AllEndpoints(ctx context.Context, tenantID string) ([]*webhook.Endpoint, error)
+	GetEndpoint(ctx context.Context, tenantID, id string) (*webhook.Endpoint, error)
+	CreateEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery, test bool) error
+	DeleteEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery) error
 }
 
 // Queue enqueues, cancels and re-runs deliveries.
@@ -66,8 +72,11 @@ func (q *Queue) Cancel(ctx context.Context, tenantID, webhookID string, ids []st
 	return nil
 }
 
-// Disable disables a webhook and cancels its pending deliveries.
-func (q *Queue) Disable(ctx context.Context, tenantID, webhookID, reason string) error {
+// Disable disables a webhook, cancels its pending deliveries and, when
+// notify, publishes tidings.webhook.disabled to the tenant. A failing
+// delivery of a tidings.* event passes notify false: operational events
+// never beget operational events.
+func (q *Queue) Disable(ctx context.Context, tenantID, webhookID, reason string, notify bool) error {
 	if err := q.store.SetStatus(ctx, tenantID, webhookID, webhook.StatusDisabled, reason); err != nil {
 		return err
 	}
@@ -76,7 +85,88 @@ func (q *Queue) Disable(ctx context.Context, tenantID, webhookID, reason string)
 		return err
 	}
 	q.log.Warn("webhook.disabled", "tenant_id", tenantID, "webhook_id", webhookID, "reason", reason, "cancelled", len(ids))
-	return q.Cancel(ctx, tenantID, webhookID, ids)
+	if err := q.Cancel(ctx, tenantID, webhookID, ids); err != nil {
+		return err
+	}
+	if !notify {
+		return nil
+	}
+	ep, err := q.store.GetEndpoint(ctx, tenantID, webhookID)
+	if err != nil {
+		return err
+	}
+	return q.Notify(ctx, tenantID, EventWebhookDisabled, webhook.EndpointView(ep))
+}
+
+// Operational event types: Tidings telling a tenant about its own webhooks.
+const (
+	EventWebhookDisabled   = "tidings.webhook.disabled"
+	EventDeliveryExhausted = "tidings.delivery.exhausted"
+)
+
+// Notify publishes an operational event to a tenant through the same
+// pipeline; only webhooks naming the type or tidings.* receive it.
+func (q *Queue) Notify(ctx context.Context, tenantID, eventType string, data any) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("tasks: encode %s: %w", eventType, err)
+	}
+	now := time.Now()
+	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: tenantID, Type: eventType, Data: b, CreatedAt: now}
+	_, err = q.Publish(ctx, ev)
+	return err
+}
+
+// NewDelivery is a new pending delivery of ev to a webhook, with one run of
+// the ladder.
+func (q *Queue) NewDelivery(ev *webhook.Event, webhookID, trigger string, now time.Time) *webhook.Delivery {
+	return &webhook.Delivery{
+		ID: webhook.NewID(webhook.PrefixDelivery, now), TenantID: ev.TenantID, WebhookID: webhookID,
+		EventID: ev.ID, EventType: ev.Type, Status: webhook.DeliveryPending,
+		MaxAttempts: q.settings.Schedule.Attempts(), NextTrigger: trigger, CreatedAt: now, UpdatedAt: now,
+	}
+}
+
+// Publish stores an event and queues one delivery (one task) per matching
+// active webhook of its tenant, however many of its filters match. When it
+// returns nil, the event and every task are in Redis; on error it leaves
+// nothing behind.
+func (q *Queue) Publish(ctx context.Context, ev *webhook.Event) ([]*webhook.Delivery, error) {
+	endpoints, err := q.store.AllEndpoints(ctx, ev.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	var ds []*webhook.Delivery
+	for _, e := range endpoints {
+		if e.Status == webhook.StatusActive && webhook.Matches(e.Events, ev.Type) {
+			ds = append(ds, q.NewDelivery(ev, e.ID, webhook.TriggerScheduled, ev.CreatedAt))
+		}
+	}
+	return ds, q.write(ctx, ev, ds, false)
+}
+
+// Test sends webhook.test to one webhook whatever its filter or status; the
+// delivery follows the ladder but never counts toward disabling.
+func (q *Queue) Test(ctx context.Context, ep *webhook.Endpoint) (*webhook.Event, *webhook.Delivery, error) {
+	now := time.Now()
+	data, _ := json.Marshal(map[string]string{"test_id": webhook.NewID("test_", now), "message": "This is a test webhook"})
+	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: ep.TenantID, Type: "webhook.test", Data: data, CreatedAt: now}
+	d := q.NewDelivery(ev, ep.ID, webhook.TriggerScheduled, now)
+	d.Test = true
+	return ev, d, q.write(ctx, ev, []*webhook.Delivery{d}, true)
+}
+
+// write stores an event with its deliveries, then queues the tasks; if
+// queueing fails the event is removed again.
+func (q *Queue) write(ctx context.Context, ev *webhook.Event, ds []*webhook.Delivery, test bool) error {
+	if err := q.store.CreateEvent(ctx, ev, ds, test); err != nil {
+		return err
+	}
+	if err := q.Enqueue(ctx, ds); err != nil {
+		_ = q.store.DeleteEvent(context.WithoutCancel(ctx), ev, ds)
+		return err
+	}
+	return nil
 }
 
 // Rerun gives a finished delivery a fresh run of the ladder and queues it:

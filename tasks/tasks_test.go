@@ -56,14 +56,15 @@ func TestSettings(t *testing.T) {
 
 // fakeStore is a hand-written store for the handler.
 type fakeStore struct {
-	d        *webhook.Delivery
-	ev       *webhook.Event
-	ep       *webhook.Endpoint
-	recorded []webhook.Attempt
-	outcomes []webhook.Outcome
-	ended    webhook.DeliveryStatus
-	status   webhook.EndpointStatus
-	streak   int
+	d         *webhook.Delivery
+	ev        *webhook.Event
+	ep        *webhook.Endpoint
+	recorded  []webhook.Attempt
+	outcomes  []webhook.Outcome
+	ended     webhook.DeliveryStatus
+	status    webhook.EndpointStatus
+	streak    int
+	published []string
 }
 
 func (f *fakeStore) Load(context.Context, string, string, string, string) (*webhook.Delivery, *webhook.Event, *webhook.Endpoint, error) {
@@ -92,9 +93,28 @@ func (f *fakeStore) SetStatus(_ context.Context, _, _ string, s webhook.Endpoint
 	return nil
 }
 
-func (f *fakeStore) PendingDeliveries(context.Context, string, string) ([]string, error) { return nil, nil }
+func (f *fakeStore) PendingDeliveries(context.Context, string, string) ([]string, error) {
+	return nil, nil
+}
 
 func (f *fakeStore) Rerun(context.Context, *webhook.Delivery, int, string) error { return nil }
+
+func (f *fakeStore) AllEndpoints(context.Context, string) ([]*webhook.Endpoint, error) {
+	return nil, nil
+}
+
+func (f *fakeStore) GetEndpoint(context.Context, string, string) (*webhook.Endpoint, error) {
+	return &webhook.Endpoint{ID: "wh_1", Status: webhook.StatusDisabled}, nil
+}
+
+func (f *fakeStore) CreateEvent(_ context.Context, ev *webhook.Event, _ []*webhook.Delivery, _ bool) error {
+	f.published = append(f.published, ev.Type)
+	return nil
+}
+
+func (f *fakeStore) DeleteEvent(context.Context, *webhook.Event, []*webhook.Delivery) error {
+	return nil
+}
 
 type fakeSender struct {
 	answer webhook.Attempt
@@ -168,6 +188,17 @@ func TestHandlerOutcomes(t *testing.T) {
 		err, _ := run(t, f, fail500)
 		if !errors.Is(err, asynq.SkipRetry) || f.outcomes[0] != webhook.OutcomeExhausted || f.status != webhook.StatusDisabled {
 			t.Errorf("err %v outcomes %v status %s", err, f.outcomes, f.status)
+		}
+		if len(f.published) != 2 || f.published[0] != EventDeliveryExhausted || f.published[1] != EventWebhookDisabled {
+			t.Errorf("operational events = %v", f.published)
+		}
+	})
+	t.Run("a failing tidings.* delivery causes no operational event", func(t *testing.T) {
+		f := fresh()
+		f.d.Attempt, f.d.EventType = 2, EventDeliveryExhausted
+		err, _ := run(t, f, fail500)
+		if !errors.Is(err, asynq.SkipRetry) || f.status != webhook.StatusDisabled || len(f.published) != 0 {
+			t.Errorf("err %v status %s published %v", err, f.status, f.published)
 		}
 	})
 	t.Run("a test delivery never disables", func(t *testing.T) {

@@ -3,14 +3,15 @@ package webhook
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"sync/atomic"
 	"time"
 )
 
 // ID prefixes. Every identifier is a prefix followed by 26 characters of
-// Crockford base32: 10 for the creation time in milliseconds, 16 random. IDs
-// of one kind therefore sort by creation time, which the store's indexes rely
-// on (newest first is reverse lexicographic order, and a time bound is an ID
-// bound).
+// Crockford base32: 11 for the creation time in microseconds, 15 random (75
+// bits). IDs of one kind therefore sort by creation time, which the store's
+// indexes rely on (newest first is reverse lexicographic order, and a time
+// bound is an ID bound). Within a process they are strictly increasing.
 const (
 	PrefixTenant   = "ten_"
 	PrefixWebhook  = "wh_"
@@ -26,38 +27,42 @@ const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 // NewID returns a new time-sortable identifier with the given prefix.
 func NewID(prefix string, now time.Time) string {
 	var b [26]byte
-	encodeTime(b[:10], now)
-	var r [10]byte
+	encodeMicros(b[:11], monotonicMicros(now.UnixMicro()))
+	var r [15]byte
 	_, _ = rand.Read(r[:])
-	// 80 random bits as 16 base32 digits.
-	var acc uint64
-	bits := 0
-	j := 10
-	for _, x := range r {
-		acc = acc<<8 | uint64(x)
-		bits += 8
-		for bits >= 5 {
-			bits -= 5
-			b[j] = crockford[(acc>>uint(bits))&31]
-			j++
-		}
+	for i, x := range r {
+		b[11+i] = crockford[x&31]
 	}
 	return prefix + string(b[:])
+}
+
+// lastMicros makes IDs of one process strictly increasing even when two are
+// made in the same microsecond (or the clock steps back).
+var lastMicros atomic.Int64
+
+func monotonicMicros(us int64) int64 {
+	for {
+		last := lastMicros.Load()
+		next := max(us, last+1)
+		if lastMicros.CompareAndSwap(last, next) {
+			return next
+		}
+	}
 }
 
 // IDBound returns the smallest identifier with the given prefix created at
 // or after t: every ID of that prefix created before t sorts below it.
 func IDBound(prefix string, t time.Time) string {
-	var b [10]byte
-	encodeTime(b[:], t)
+	var b [11]byte
+	encodeMicros(b[:], t.UnixMicro())
 	return prefix + string(b[:])
 }
 
-func encodeTime(dst []byte, t time.Time) {
-	ms := uint64(t.UnixMilli())
-	for i := 9; i >= 0; i-- {
-		dst[i] = crockford[ms&31]
-		ms >>= 5
+func encodeMicros(dst []byte, us int64) {
+	u := uint64(us)
+	for i := len(dst) - 1; i >= 0; i-- {
+		dst[i] = crockford[u&31]
+		u >>= 5
 	}
 }
 
