@@ -27,6 +27,11 @@ package redisstore
 //	                                  last_success_at (counters: worker); no TTL
 //	tidings:{ten}:wh:<wh>:pending     SET   IDs of the webhook's pending deliveries, so
 //	                                  disabling or deleting it can cancel them; no TTL
+//	tidings:{ten}:wh:<wh>:inflight    ZSET  delivery IDs being sent to the webhook now, scored by
+//	                                  lease end (ms): the per-endpoint concurrency cap across
+//	                                  workers; expired leases are dropped; TTL = the lease
+//	tidings:{ten}:wh:<wh>:bucket      HASH  tokens, ts: the webhook's rate_limit token bucket;
+//	                                  TTL 60s
 //	tidings:{ten}:wh:<wh>:dlvs        ZSET  index of the webhook's deliveries; trimmed to
 //	                                  the log retention on each write
 //	tidings:{ten}:evts                ZSET  index of events (test events excluded); trimmed
@@ -58,6 +63,8 @@ func keyWebhooks(ten string) string              { return tag(ten) + ":whs" }
 func keyWebhook(ten, wh string) string           { return tag(ten) + ":wh:" + wh }
 func keyWebhookPending(ten, wh string) string    { return tag(ten) + ":wh:" + wh + ":pending" }
 func keyWebhookDeliveries(ten, wh string) string { return tag(ten) + ":wh:" + wh + ":dlvs" }
+func keyWebhookInflight(ten, wh string) string   { return tag(ten) + ":wh:" + wh + ":inflight" }
+func keyWebhookBucket(ten, wh string) string     { return tag(ten) + ":wh:" + wh + ":bucket" }
 func keyEvents(ten string) string                { return tag(ten) + ":evts" }
 func keyEventsOfType(ten, typ string) string     { return tag(ten) + ":evts:" + typ }
 func keyEvent(ten, evt string) string            { return tag(ten) + ":evt:" + evt }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
@@ -19,6 +20,8 @@ type handlerStore interface {
 	Load(ctx context.Context, tenantID, deliveryID, eventID, webhookID string) (*webhook.Delivery, *webhook.Event, *webhook.Endpoint, error)
 	RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome) (int, error)
 	EndDeliveries(ctx context.Context, tenantID, webhookID string, ids []string, status webhook.DeliveryStatus, reason string) (int, error)
+	Acquire(ctx context.Context, tenantID, webhookID, deliveryID string, maxInFlight, rate int, lease time.Duration) (string, time.Duration, error)
+	Release(ctx context.Context, tenantID, webhookID, deliveryID string) error
 }
 
 // attemptSender makes one HTTP attempt.
@@ -78,6 +81,22 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		}
 		return fmt.Errorf("delivery %s: attempts used up: %w", d.ID, asynq.SkipRetry)
 	}
+
+	// A busy or rate-limited endpoint waits without using an attempt, and
+	// without holding a worker slot: the task is deferred.
+	settings := h.queue.settings
+	wait, delay, err := h.store.Acquire(ctx, d.TenantID, d.WebhookID, d.ID, settings.EndpointConcurrency, ep.RateLimit, settings.TaskTimeout())
+	if err != nil {
+		return err
+	}
+	if wait != "" {
+		return &DeferError{After: deferDelay(wait, delay), Reason: wait}
+	}
+	defer func() {
+		if err := h.store.Release(bg, d.TenantID, d.WebhookID, d.ID); err != nil {
+			h.log.Warn("release endpoint slot", "delivery_id", d.ID, "error", err)
+		}
+	}()
 
 	a := h.sender.Send(ctx, webhook.Message{Endpoint: ep, Event: ev, Delivery: d, Attempt: n}, h.now())
 	a.Trigger = d.NextTrigger
@@ -171,4 +190,14 @@ func (h *Handler) logAttempt(d *webhook.Delivery, a *webhook.Attempt, delay time
 // failures never cause another operational event.
 func operational(d *webhook.Delivery) bool {
 	return strings.HasPrefix(d.EventType, webhook.OperationalPrefix)
+}
+
+// deferDelay is how long a deferred delivery waits: until the bucket has a
+// token, or about a second for a free slot, with jitter so that deferred
+// deliveries do not come back in lockstep.
+func deferDelay(reason string, wait time.Duration) time.Duration {
+	if reason == webhook.WaitConcurrency {
+		wait = 500 * time.Millisecond
+	}
+	return wait + rand.N(time.Second)
 }

@@ -49,6 +49,9 @@ type Settings struct {
 	// DisableAfter is how many exhausted deliveries in a row disable an
 	// endpoint; 0 never.
 	DisableAfter int
+	// EndpointConcurrency caps in-flight deliveries per endpoint across all
+	// workers.
+	EndpointConcurrency int
 }
 
 // TaskTimeout is the Asynq timeout of a delivery task: whole seconds (Asynq

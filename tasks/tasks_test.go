@@ -65,6 +65,7 @@ type fakeStore struct {
 	status    webhook.EndpointStatus
 	streak    int
 	published []string
+	limit     string
 }
 
 func (f *fakeStore) Load(context.Context, string, string, string, string) (*webhook.Delivery, *webhook.Event, *webhook.Endpoint, error) {
@@ -112,6 +113,12 @@ func (f *fakeStore) CreateEvent(_ context.Context, ev *webhook.Event, _ []*webho
 	return nil
 }
 
+func (f *fakeStore) Acquire(context.Context, string, string, string, int, int, time.Duration) (string, time.Duration, error) {
+	return f.limit, 0, nil
+}
+
+func (f *fakeStore) Release(context.Context, string, string, string) error { return nil }
+
 func (f *fakeStore) DeleteEvent(context.Context, *webhook.Event, []*webhook.Delivery) error {
 	return nil
 }
@@ -132,7 +139,7 @@ func run(t *testing.T, f *fakeStore, answer webhook.Attempt) (error, *fakeSender
 	t.Helper()
 	snd := &fakeSender{answer: answer}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	q := &Queue{store: f, settings: Settings{Schedule: webhook.Schedule{time.Second, 2 * time.Second}, DisableAfter: 1}, log: log}
+	q := &Queue{store: f, settings: Settings{Schedule: webhook.Schedule{time.Second, 2 * time.Second}, DisableAfter: 1, EndpointConcurrency: 10}, log: log}
 	h := NewHandler(f, snd, q, log, nil)
 	payload, _ := json.Marshal(Payload{TenantID: "ten_1", DeliveryID: "dlv_1", EventID: "evt_1", WebhookID: "wh_1"})
 	return h.ProcessTask(context.Background(), asynq.NewTask(TypeDeliver, payload)), snd
@@ -227,6 +234,15 @@ func TestHandlerOutcomes(t *testing.T) {
 		f.ep = nil
 		if err, snd := run(t, f, webhook.Attempt{}); err != nil || snd.sent != 0 || f.ended != webhook.DeliveryCancelled {
 			t.Errorf("deleted: err %v sent %d ended %s", err, snd.sent, f.ended)
+		}
+	})
+	t.Run("a busy endpoint defers without an attempt", func(t *testing.T) {
+		f := fresh()
+		f.limit = webhook.WaitConcurrency
+		err, snd := run(t, f, webhook.Attempt{})
+		var de *DeferError
+		if !errors.As(err, &de) || IsFailure(err) || snd.sent != 0 || len(f.recorded) != 0 {
+			t.Errorf("err %v sent %d recorded %d", err, snd.sent, len(f.recorded))
 		}
 	})
 	t.Run("a re-run past the budget fails without sending", func(t *testing.T) {

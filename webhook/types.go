@@ -213,3 +213,9 @@ const (
 	OutcomeExhausted Outcome = "exhausted" // failed, the ladder is used up
 	OutcomeGone      Outcome = "gone"      // 410: failed, the endpoint is disabled
 )
+
+// Why a delivery waits without using an attempt.
+const (
+	WaitConcurrency = "concurrency" // the endpoint has its maximum in flight
+	WaitRateLimit   = "rate_limit"  // the endpoint's rate_limit is used up
+)

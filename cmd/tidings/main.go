@@ -102,7 +102,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 
 	store := redisstore.New(rc, redisstore.Options{Retention: cfg.LogRetention})
-	settings := tasks.Settings{Schedule: webhook.Schedule(cfg.RetrySchedule), Timeout: cfg.DeliveryTimeout, DisableAfter: cfg.DisableAfterFailures}
+	settings := tasks.Settings{Schedule: webhook.Schedule(cfg.RetrySchedule), Timeout: cfg.DeliveryTimeout, DisableAfter: cfg.DisableAfterFailures, EndpointConcurrency: cfg.EndpointConcurrency}
 	client := asynq.NewClientFromRedisClient(rc)
 	inspector := asynq.NewInspectorFromRedisClient(rc)
 	queue := tasks.NewQueue(client, inspector, store, settings, log)

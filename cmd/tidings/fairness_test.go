@@ -1,0 +1,142 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// A slow endpoint never holds more than TIDINGS_ENDPOINT_CONCURRENCY
+// requests, waits without using attempts, and does not hold up a fast
+// endpoint's deliveries.
+func TestSlowEndpointDoesNotDelayFastOne(t *testing.T) {
+	in := start(t, map[string]string{"TIDINGS_ENDPOINT_CONCURRENCY": "2", "TIDINGS_WORKER_CONCURRENCY": "6", "TIDINGS_DELIVERY_TIMEOUT": "10s"})
+	_, key := in.tenant("acme")
+	var inFlight, maxInFlight atomic.Int32
+	slow := newReceiver(t, func(_ int, w http.ResponseWriter) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			m := maxInFlight.Load()
+			if n <= m || maxInFlight.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		time.Sleep(3 * time.Second)
+	})
+	var mu sync.Mutex
+	arrived := map[string]time.Time{}
+	fast := newReceiver(t, func(_ int, w http.ResponseWriter) {})
+	fastSrv := fast.Config.Handler
+	fast.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		arrived[r.Header.Get("X-Event-ID")] = time.Now()
+		mu.Unlock()
+		fastSrv.ServeHTTP(w, r)
+	})
+	in.webhook(key, slow.URL, "slow.*")
+	in.webhook(key, fast.URL, "fast.*")
+
+	published := map[string]time.Time{}
+	var slowDeliveries []string
+	for i := range 10 {
+		r := publish(in, key, "slow.job", map[string]any{"i": i})
+		slowDeliveries = append(slowDeliveries, r.get("deliveries").([]any)[0].(map[string]any)["id"].(string))
+	}
+	for i := range 20 {
+		r := publish(in, key, "fast.job", map[string]any{"i": i})
+		published[r.str("id")] = time.Now()
+	}
+	eventually(t, 15*time.Second, "every fast delivery", func() bool { return fast.count() == 20 })
+	if slow.count() == 10 {
+		t.Error("the slow endpoint finished first: the test proves nothing")
+	}
+	var lat []time.Duration
+	mu.Lock()
+	for id, at := range arrived {
+		lat = append(lat, at.Sub(published[id]))
+	}
+	mu.Unlock()
+	slices.Sort(lat)
+	t.Logf("fast endpoint latency with a slow endpoint mixed in: p50 %v, p99 %v (n=%d)", lat[len(lat)/2], lat[len(lat)*99/100], len(lat))
+
+	for _, id := range slowDeliveries {
+		d := in.waitDelivery(key, id, "succeeded", 60*time.Second)
+		if d.get("attempt") != float64(1) {
+			t.Errorf("slow delivery %s used %v attempts; waiting must not use attempts", id, d.get("attempt"))
+		}
+	}
+	if m := maxInFlight.Load(); m > 2 {
+		t.Errorf("slow endpoint had %d requests in flight, cap 2", m)
+	}
+}
+
+// A webhook's rate_limit spaces its deliveries without using attempts.
+func TestRateLimit(t *testing.T) {
+	in := start(t, nil)
+	_, key := in.tenant("acme")
+	rc := newReceiver(t, nil)
+	r := in.must(201, "POST", "/v1/webhooks", key, map[string]any{"url": rc.URL, "events": []string{"*"}, "rate_limit": 2})
+	if r.get("rate_limit") != float64(2) {
+		t.Fatalf("rate_limit = %v", r.get("rate_limit"))
+	}
+	var ids []string
+	for i := range 6 {
+		ids = append(ids, publish(in, key, "batch.done", map[string]any{"i": i}).get("deliveries").([]any)[0].(map[string]any)["id"].(string))
+	}
+	eventually(t, 20*time.Second, "6 deliveries", func() bool { return rc.count() == 6 })
+	reqs := rc.requests()
+	// Burst 2, then 2 per second: the sixth cannot come before ~2s.
+	if span := reqs[5].At.Sub(reqs[0].At); span < 1500*time.Millisecond {
+		t.Errorf("6 deliveries at 2/s took %v", span)
+	}
+	for _, id := range ids {
+		if d := in.waitDelivery(key, id, "succeeded", 5*time.Second); d.get("attempt") != float64(1) {
+			t.Errorf("rate-limited delivery used %v attempts", d.get("attempt"))
+		}
+	}
+}
+
+// Tidings tells a tenant about its own webhooks: an exhausted delivery and
+// the webhook it disables arrive as tidings.* events at the webhooks that
+// name them, and "*" does not match them.
+func TestOperationalEvents(t *testing.T) {
+	in := start(t, map[string]string{"TIDINGS_RETRY_SCHEDULE": "1s"})
+	_, key := in.tenant("acme")
+	ops := newReceiver(t, nil)
+	failing := newReceiver(t, status(500))
+	opsID, _ := in.webhook(key, ops.URL, "tidings.*")
+	failID, _ := in.webhook(key, failing.URL, "*")
+	ev := publish(in, key, "batch.done", map[string]any{})
+	if n := len(ev.get("deliveries").([]any)); n != 1 {
+		t.Fatalf("tidings.* webhook matched batch.done: %d deliveries", n)
+	}
+	eventually(t, 15*time.Second, "two operational events", func() bool { return ops.count() == 2 })
+	types := map[string]map[string]any{}
+	for _, r := range ops.requests() {
+		var body struct {
+			Type string         `json:"type"`
+			Data map[string]any `json:"data"`
+		}
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		types[body.Type] = body.Data
+	}
+	if d := types["tidings.delivery.exhausted"]; d == nil || d["webhook_id"] != failID || d["status"] != "failed" || d["event_id"] != ev.str("id") {
+		t.Errorf("tidings.delivery.exhausted data = %v", d)
+	}
+	if d := types["tidings.webhook.disabled"]; d == nil || d["id"] != failID || d["disabled_reason"] != "failing" || d["secret"] != nil {
+		t.Errorf("tidings.webhook.disabled data = %v", d)
+	}
+	for _, r := range failing.requests() {
+		if r.Header.Get("X-Event-Type") != "batch.done" {
+			t.Errorf("the * webhook got %s", r.Header.Get("X-Event-Type"))
+		}
+	}
+	_ = opsID
+}
