@@ -1,7 +1,7 @@
 // Package config reads Tidings' configuration from the environment: defaults
-// first, then the TIDINGS_* variables, then Validate. It is a leaf: the
-// standard library only, no package-level state; cmd turns a Config into each
-// package's options.
+// first, then the TIDINGS_* variables, then Validate. It imports only the
+// standard library and the domain's own parsers (webhook.ParseSchedule,
+// webhook.ValidEventType); cmd turns a Config into each package's options.
 package config
 
 import (
@@ -16,6 +16,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/tidingshq/tidings/webhook"
 )
 
 // Config is every setting of the product (contract §2).
@@ -23,7 +25,7 @@ type Config struct {
 	RedisURL             string
 	HTTPAddr             string
 	AdminToken           string
-	RetrySchedule        []time.Duration
+	RetrySchedule        webhook.Schedule
 	DeliveryTimeout      time.Duration
 	WorkerConcurrency    int
 	EndpointConcurrency  int
@@ -56,7 +58,7 @@ type EventType struct {
 func Default() Config {
 	return Config{
 		HTTPAddr:             ":8080",
-		RetrySchedule:        []time.Duration{5 * time.Second, 30 * time.Second, 5 * time.Minute, time.Hour},
+		RetrySchedule:        webhook.Schedule{5 * time.Second, 30 * time.Second, 5 * time.Minute, time.Hour},
 		DeliveryTimeout:      30 * time.Second,
 		WorkerConcurrency:    50,
 		EndpointConcurrency:  10,
@@ -314,21 +316,17 @@ func (p *parser) boolean(name string, dst *bool) {
 	*dst = b
 }
 
-func (p *parser) schedule(name string, dst *[]time.Duration) {
+func (p *parser) schedule(name string, dst *webhook.Schedule) {
 	v, ok := p.get(name)
 	if !ok {
 		return
 	}
-	var out []time.Duration
-	for i, part := range strings.Split(v, ",") {
-		d, err := time.ParseDuration(strings.TrimSpace(part))
-		if err != nil || d <= 0 {
-			p.fail(name, fmt.Sprintf("entry %d %q is not a positive Go duration", i+1, strings.TrimSpace(part)))
-			return
-		}
-		out = append(out, d)
+	s, err := webhook.ParseSchedule(v)
+	if err != nil {
+		p.fail(name, err.Error())
+		return
 	}
-	*dst = out
+	*dst = s
 }
 
 func (p *parser) level(name string, dst *slog.Level) {
@@ -364,34 +362,11 @@ func (p *parser) eventTypes(name string, dst *[]EventType) {
 			continue
 		}
 		typ, desc, _ := strings.Cut(l, " ")
-		if !validEventType(typ) {
+		if !webhook.ValidEventType(typ) {
 			p.fail(name, fmt.Sprintf("%q is not an event type", typ))
 			return
 		}
 		out = append(out, EventType{Type: typ, Description: strings.TrimSpace(desc)})
 	}
 	*dst = out
-}
-
-// validEventType mirrors webhook.ValidEventType; config stays a leaf.
-func validEventType(s string) bool {
-	parts := strings.Split(s, ".")
-	if len(parts) < 2 || len(s) > 128 {
-		return false
-	}
-	for i, part := range parts {
-		if part == "" {
-			return false
-		}
-		for j, r := range part {
-			ok := r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9'
-			if i == 0 && j == 0 {
-				ok = r >= 'a' && r <= 'z'
-			}
-			if !ok {
-				return false
-			}
-		}
-	}
-	return true
 }

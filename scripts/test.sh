@@ -38,9 +38,21 @@ for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep
 export TIDINGS_TEST_REDIS_URL="redis://127.0.0.1:$port"
 export TIDINGS_REQUIRE_REDIS=1
 
+# Each fuzz target briefly, from its seed corpus in testdata/fuzz (set
+# FUZZTIME=0 to skip; skipped when arguments pick tests).
+fuzztime=${FUZZTIME:-5s}
+if [ "$fuzztime" != 0 ] && [ $# -eq 0 ]; then
+  echo "== fuzz ($fuzztime each)"
+  for target in webhook:FuzzParseSchedule webhook:FuzzMatchPattern webhook:FuzzCanonicalJSON \
+                signing:FuzzSignVerify handlers:FuzzBinders; do
+    go test "./${target%%:*}" -run '^$' -fuzz "^${target#*:}\$" -fuzztime "$fuzztime" >/dev/null \
+      || { echo "fuzz ${target} failed"; go test "./${target%%:*}" -run '^$' -fuzz "^${target#*:}\$" -fuzztime 1s; exit 1; }
+    echo "ok   fuzz ${target}"
+  done
+fi
+
 echo "== go test -race"
 if [ $# -gt 0 ]; then
-  go test -race -count=1 -timeout 15m "$@"
-else
-  go test -race -count=1 -timeout 15m ./...
+  exec go test -race -count=1 -timeout 15m "$@"
 fi
+go test -race -count=1 -timeout 15m ./...

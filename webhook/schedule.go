@@ -23,7 +23,7 @@ func ParseSchedule(s string) (Schedule, error) {
 	for i, p := range parts {
 		d, err := time.ParseDuration(strings.TrimSpace(p))
 		if err != nil {
-			return nil, fmt.Errorf("entry %d %q is not a duration", i+1, strings.TrimSpace(p))
+			return nil, fmt.Errorf("entry %d %q is not a Go duration (e.g. 5s, 1h)", i+1, strings.TrimSpace(p))
 		}
 		if d <= 0 {
 			return nil, fmt.Errorf("entry %d %q must be positive", i+1, strings.TrimSpace(p))

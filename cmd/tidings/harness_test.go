@@ -57,6 +57,7 @@ type instance struct {
 	out    *syncBuffer
 	cancel context.CancelFunc
 	done   chan error
+	once   sync.Once
 }
 
 // testEnv is the configuration every end-to-end test starts from.
@@ -107,7 +108,9 @@ func start(t *testing.T, extra map[string]string) *instance {
 	return startCmd(t, "all", testEnv(url, extra))
 }
 
-func (in *instance) stop() {
+func (in *instance) stop() { in.once.Do(in.shutdown) }
+
+func (in *instance) shutdown() {
 	in.cancel()
 	select {
 	case err := <-in.done:

@@ -102,7 +102,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 
 	store := redisstore.New(rc, redisstore.Options{Retention: cfg.LogRetention})
-	settings := tasks.Settings{Schedule: webhook.Schedule(cfg.RetrySchedule), Timeout: cfg.DeliveryTimeout, DisableAfter: cfg.DisableAfterFailures, EndpointConcurrency: cfg.EndpointConcurrency}
+	settings := tasks.Settings{Schedule: cfg.RetrySchedule, Timeout: cfg.DeliveryTimeout, DisableAfter: cfg.DisableAfterFailures, EndpointConcurrency: cfg.EndpointConcurrency}
 	client := asynq.NewClientFromRedisClient(rc)
 	inspector := asynq.NewInspectorFromRedisClient(rc)
 	queue := tasks.NewQueue(client, inspector, store, settings, log)
@@ -143,10 +143,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			}
 			fmt.Fprintf(stdout, "Worker health on http://%s\n", addr)
 		}
-		srv, err = startWorker(cfg, rc, store, queue, settings, log)
+		var snd *sender.Sender
+		srv, snd, err = startWorker(cfg, rc, store, queue, settings, log)
 		if err != nil {
 			return err
 		}
+		defer snd.Close()
 	}
 
 	select {
@@ -168,12 +170,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 }
 
 // startWorker starts the Asynq server that delivers webhooks.
-func startWorker(cfg config.Config, rc redis.UniversalClient, store *redisstore.Store, queue *tasks.Queue, settings tasks.Settings, log *slog.Logger) (*asynq.Server, error) {
+func startWorker(cfg config.Config, rc redis.UniversalClient, store *redisstore.Store, queue *tasks.Queue, settings tasks.Settings, log *slog.Logger) (*asynq.Server, *sender.Sender, error) {
 	var tmpl *template.Template
 	if cfg.PayloadTemplate != "" {
 		var err error
 		if tmpl, err = template.New("payload").Funcs(config.TemplateFuncs()).Parse(cfg.PayloadTemplate); err != nil {
-			return nil, fmt.Errorf("TIDINGS_PAYLOAD_TEMPLATE: %w", err)
+			return nil, nil, fmt.Errorf("TIDINGS_PAYLOAD_TEMPLATE: %w", err)
 		}
 	}
 	snd := sender.New(sender.Options{
@@ -204,10 +206,10 @@ func startWorker(cfg config.Config, rc redis.UniversalClient, store *redisstore.
 	mux := asynq.NewServeMux()
 	mux.Handle(tasks.TypeDeliver, tasks.NewHandler(store, snd, queue, log, nil))
 	if err := srv.Start(mux); err != nil {
-		return nil, fmt.Errorf("start worker: %w", err)
+		return nil, nil, fmt.Errorf("start worker: %w", err)
 	}
-	log.Info("worker started", "concurrency", cfg.WorkerConcurrency, "retry_schedule", webhook.Schedule(cfg.RetrySchedule).String())
-	return srv, nil
+	log.Info("worker started", "concurrency", cfg.WorkerConcurrency, "retry_schedule", cfg.RetrySchedule.String())
+	return srv, snd, nil
 }
 
 func monitoring(cfg config.Config, rc redis.UniversalClient) http.Handler {
