@@ -115,6 +115,7 @@ func (a *API) publish(c *gin.Context) {
 		fail(c, a.log, err)
 		return
 	}
+	a.opts.Published()
 	out, _ := json.Marshal(resp)
 	if len(keys) > 0 {
 		if err := a.store.CompleteIdempotency(ctx, tenantID, keys, fingerprint, out); err != nil {

@@ -30,7 +30,11 @@ type Options struct {
 	// Monitoring is the dashboard, served under /monitoring behind basic
 	// auth; nil leaves it out.
 	Monitoring http.Handler
-	Now        func() time.Time
+	// Metrics serves /metrics; nil leaves it out.
+	Metrics http.Handler
+	// Published is called for each event accepted (replays excluded).
+	Published func()
+	Now       func() time.Time
 }
 
 // API holds the handlers' dependencies.
@@ -47,6 +51,9 @@ type API struct {
 func New(store *redisstore.Store, queue *tasks.Queue, opts Options, log *slog.Logger) *API {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Published == nil {
+		opts.Published = func() {}
 	}
 	a := &API{store: store, queue: queue, opts: opts, log: log, now: opts.Now}
 	a.val = newValidation(&a.opts)
@@ -66,7 +73,7 @@ func (a *API) Router() *gin.Engine {
 		abort(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this route", nil)
 	})
 
-	Health(r, a.store.Ping)
+	Health(r, a.store.Ping, a.opts.Metrics)
 
 	if a.opts.Monitoring != nil {
 		mon := r.Group("/monitoring", a.basicAuth)
@@ -106,9 +113,13 @@ func (a *API) Router() *gin.Engine {
 	return r
 }
 
-// Health adds /healthz (the process is up) and /readyz (Redis answers within
-// a second) to a router; the worker serves them too.
-func Health(r gin.IRoutes, ping func(context.Context) error) {
+// Health adds /healthz (the process is up), /readyz (Redis answers within
+// a second) and /metrics (when given) to a router, without auth; the worker
+// serves them too.
+func Health(r gin.IRoutes, ping func(context.Context) error, metrics http.Handler) {
+	if metrics != nil {
+		r.GET("/metrics", gin.WrapH(metrics))
+	}
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", func(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), time.Second)

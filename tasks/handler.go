@@ -90,6 +90,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	if wait != "" {
+		h.queue.rec.Waited(wait)
 		return &DeferError{After: deferDelay(wait, delay), Reason: wait}
 	}
 	defer func() {
@@ -112,6 +113,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	h.logAttempt(d, &a, delay)
+	h.queue.rec.Attempted(outcome, time.Duration(a.ResponseTimeMs)*time.Millisecond)
 
 	switch outcome {
 	case webhook.OutcomeSuccess:
@@ -164,7 +166,10 @@ func (h *Handler) judge(d *webhook.Delivery, a *webhook.Attempt) (webhook.Outcom
 }
 
 func (h *Handler) end(ctx context.Context, d *webhook.Delivery, status webhook.DeliveryStatus, reason string) error {
-	_, err := h.store.EndDeliveries(ctx, d.TenantID, d.WebhookID, []string{d.ID}, status, reason)
+	n, err := h.store.EndDeliveries(ctx, d.TenantID, d.WebhookID, []string{d.ID}, status, reason)
+	if status == webhook.DeliveryCancelled {
+		h.queue.rec.Cancelled(n)
+	}
 	if err == nil {
 		h.log.Info("delivery.ended", "delivery_id", d.ID, "webhook_id", d.WebhookID, "status", string(status), "reason", reason)
 	}

@@ -25,6 +25,16 @@ type queueStore interface {
 	DeleteEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery) error
 }
 
+// Recorder observes deliveries for metrics.
+type Recorder interface {
+	// Attempted counts an attempt's outcome and duration.
+	Attempted(outcome webhook.Outcome, took time.Duration)
+	// Waited counts a deferral (webhook.WaitConcurrency or WaitRateLimit).
+	Waited(reason string)
+	// Cancelled counts deliveries ended as cancelled.
+	Cancelled(n int)
+}
+
 // Queue enqueues, cancels and re-runs deliveries.
 type Queue struct {
 	client    *asynq.Client
@@ -32,13 +42,23 @@ type Queue struct {
 	store     queueStore
 	settings  Settings
 	log       *slog.Logger
+	rec       Recorder
 }
 
 // NewQueue returns a Queue. The client and inspector share the process's
 // Redis client and are never closed through the Queue.
-func NewQueue(client *asynq.Client, inspector *asynq.Inspector, store queueStore, settings Settings, log *slog.Logger) *Queue {
-	return &Queue{client: client, inspector: inspector, store: store, settings: settings, log: log}
+func NewQueue(client *asynq.Client, inspector *asynq.Inspector, store queueStore, settings Settings, log *slog.Logger, rec Recorder) *Queue {
+	if rec == nil {
+		rec = noRecorder{}
+	}
+	return &Queue{client: client, inspector: inspector, store: store, settings: settings, log: log, rec: rec}
 }
+
+type noRecorder struct{}
+
+func (noRecorder) Attempted(webhook.Outcome, time.Duration) {}
+func (noRecorder) Waited(string)                            {}
+func (noRecorder) Cancelled(int)                            {}
 
 // Settings returns the delivery settings.
 func (q *Queue) Settings() Settings { return q.settings }
@@ -62,9 +82,11 @@ func (q *Queue) Enqueue(ctx context.Context, ds []*webhook.Delivery) error {
 // queued tasks. A task already running finishes; its delivery stays
 // cancelled.
 func (q *Queue) Cancel(ctx context.Context, tenantID, webhookID string, ids []string) error {
-	if _, err := q.store.EndDeliveries(ctx, tenantID, webhookID, ids, webhook.DeliveryCancelled, ""); err != nil {
+	n, err := q.store.EndDeliveries(ctx, tenantID, webhookID, ids, webhook.DeliveryCancelled, "")
+	if err != nil {
 		return err
 	}
+	q.rec.Cancelled(n)
 	for _, id := range ids {
 		// Best effort: a task left behind finds its delivery cancelled.
 		_ = q.inspector.DeleteTask(QueueName, id)

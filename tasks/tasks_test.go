@@ -139,7 +139,7 @@ func run(t *testing.T, f *fakeStore, answer webhook.Attempt) (error, *fakeSender
 	t.Helper()
 	snd := &fakeSender{answer: answer}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	q := &Queue{store: f, settings: Settings{Schedule: webhook.Schedule{time.Second, 2 * time.Second}, DisableAfter: 1, EndpointConcurrency: 10}, log: log}
+	q := &Queue{rec: noRecorder{}, store: f, settings: Settings{Schedule: webhook.Schedule{time.Second, 2 * time.Second}, DisableAfter: 1, EndpointConcurrency: 10}, log: log}
 	h := NewHandler(f, snd, q, log, nil)
 	payload, _ := json.Marshal(Payload{TenantID: "ten_1", DeliveryID: "dlv_1", EventID: "evt_1", WebhookID: "wh_1"})
 	return h.ProcessTask(context.Background(), asynq.NewTask(TypeDeliver, payload)), snd

@@ -341,3 +341,56 @@ func TestBadConfigStops(t *testing.T) {
 		t.Errorf("version line = %q", sc.Text())
 	}
 }
+
+// /metrics has the contract's names, without auth, on the API and on a
+// worker.
+func TestMetrics(t *testing.T) {
+	url, _ := redistest.New(t)
+	env := testEnv(url, nil)
+	in := startCmd(t, "api", env)
+	_, key := in.tenant("acme")
+	rc := newReceiver(t, nil)
+	in.webhook(key, rc.URL, "*")
+	publish(in, key, "batch.done", map[string]any{})
+	worker := spawnWorker(t, env)
+	eventually(t, 10*time.Second, "delivery", func() bool { return rc.count() == 1 })
+
+	api := in.must(200, "GET", "/metrics", "", nil)
+	for _, want := range []string{"tidings_events_published_total 1", "go_goroutines", "process_resident_memory_bytes"} {
+		if !strings.Contains(string(api.Raw), want) {
+			t.Errorf("API /metrics lacks %q", want)
+		}
+	}
+	var w response
+	eventually(t, 15*time.Second, "worker metrics", func() bool {
+		w = worker.must(200, "GET", "/metrics", "", nil)
+		return strings.Contains(string(w.Raw), `tidings_deliveries_total{outcome="succeeded"} 1`) &&
+			strings.Contains(string(w.Raw), `tidings_queue_tasks{queue="webhooks",state="pending"}`)
+	})
+	for _, want := range []string{"tidings_attempt_duration_seconds_bucket", `tidings_endpoint_waits_total{reason="concurrency"}`, `tidings_deliveries_total{outcome="failed"} 0`} {
+		if !strings.Contains(string(w.Raw), want) {
+			t.Errorf("worker /metrics lacks %q", want)
+		}
+	}
+	worker.must(200, "GET", "/healthz", "", nil)
+	worker.must(200, "GET", "/readyz", "", nil)
+	worker.must(404, "GET", "/v1/webhooks", key, nil)
+}
+
+// spawnWorker runs `tidings worker` in-process.
+func spawnWorker(t *testing.T, env map[string]string) *instance {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &instance{t: t, out: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() { w.done <- run(ctx, []string{"worker"}, func(k string) string { return env[k] }, w.out) }()
+	re := regexp.MustCompile(`Worker health on (http://\S+)`)
+	eventually(t, 15*time.Second, "the worker to listen", func() bool {
+		if m := re.FindStringSubmatch(w.out.String()); m != nil {
+			w.base = m[1]
+			return true
+		}
+		return false
+	})
+	t.Cleanup(w.stop)
+	return w
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -244,5 +245,45 @@ func TestPauseTestAndRecover(t *testing.T) {
 	d := in.waitDelivery(key, list[0]["id"].(string), "succeeded", 10*time.Second)
 	if a := d.get("attempts").([]any)[0].(map[string]any); a["trigger"] != "recover" {
 		t.Errorf("recovered attempt trigger = %v", a["trigger"])
+	}
+}
+
+// During a rotation's grace period every request carries signatures by both
+// secrets (either verifies); with no grace the old one stops at once.
+func TestSecretRotation(t *testing.T) {
+	in := start(t, nil)
+	_, key := in.tenant("acme")
+	rc := newReceiver(t, nil)
+	whID, oldSecret := in.webhook(key, rc.URL, "*")
+	newSecret := in.must(200, "POST", "/v1/webhooks/"+whID+"/rotate-secret", key, map[string]any{"grace_period_seconds": 3600}).str("secret")
+	if newSecret == oldSecret || !strings.HasPrefix(newSecret, "whsec_") {
+		t.Fatalf("rotated secret = %q", newSecret)
+	}
+	publish(in, key, "batch.done", map[string]any{})
+	eventually(t, 10*time.Second, "delivery", func() bool { return rc.count() == 1 })
+	r := rc.requests()[0]
+	verify(t, oldSecret, r)
+	verify(t, newSecret, r)
+	if n := len(strings.Fields(r.Header.Get("webhook-signature"))); n != 2 {
+		t.Errorf("webhook-signature has %d entries during the grace period", n)
+	}
+
+	given := "my-own-secret-of-at-least-24-chars"
+	in.must(200, "POST", "/v1/webhooks/"+whID+"/rotate-secret", key, map[string]any{"secret": given, "grace_period_seconds": 0})
+	publish(in, key, "batch.done", map[string]any{})
+	eventually(t, 10*time.Second, "second delivery", func() bool { return rc.count() == 2 })
+	r = rc.requests()[1]
+	if n := len(strings.Fields(r.Header.Get("webhook-signature"))); n != 2 {
+		// The grace-period secret (oldSecret) is still live; newSecret retired at once.
+		t.Errorf("webhook-signature has %d entries, want 2 (given + first old)", n)
+	}
+	if err := signing.DefaultHex.Verify(newSecret, "", r.Header.Get("X-Webhook-Timestamp"), r.Header.Get("X-Webhook-Signature"), r.Body, time.Now(), time.Minute); err == nil {
+		t.Error("a secret retired with grace 0 still signs")
+	}
+	if err := signing.DefaultHex.Verify(given, "", r.Header.Get("X-Webhook-Timestamp"), r.Header.Get("X-Webhook-Signature"), r.Body, time.Now(), time.Minute); err != nil {
+		t.Errorf("the given secret does not sign: %v", err)
+	}
+	if got := in.must(200, "GET", "/v1/webhooks/"+whID+"/secret", key, nil).str("secret"); got != given {
+		t.Errorf("secret = %q", got)
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/tidingshq/tidings/asynqmon"
 	"github.com/tidingshq/tidings/config"
 	"github.com/tidingshq/tidings/handlers"
+	"github.com/tidingshq/tidings/metrics"
 	"github.com/tidingshq/tidings/redisstore"
 	"github.com/tidingshq/tidings/sender"
 	"github.com/tidingshq/tidings/signing"
@@ -105,7 +106,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	settings := tasks.Settings{Schedule: cfg.RetrySchedule, Timeout: cfg.DeliveryTimeout, DisableAfter: cfg.DisableAfterFailures, EndpointConcurrency: cfg.EndpointConcurrency}
 	client := asynq.NewClientFromRedisClient(rc)
 	inspector := asynq.NewInspectorFromRedisClient(rc)
-	queue := tasks.NewQueue(client, inspector, store, settings, log)
+	mets := metrics.New()
+	queue := tasks.NewQueue(client, inspector, store, settings, log, mets)
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
@@ -118,6 +120,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			AllowHTTP: cfg.AllowHTTP, AllowPrivateNetworks: cfg.AllowPrivateNetworks,
 			SignatureHeader: cfg.SignatureHeader, TimestampHeader: cfg.TimestampHeader, DeliveryIDHeader: cfg.DeliveryIDHeader,
 			EventTypes: cfg.EventTypes, Monitoring: monitoring(cfg, rc),
+			Metrics: mets.Handler(), Published: mets.EventsPublished.Inc,
 		}, log)
 		addr, err := serve(runCtx, &wg, errc, cfg.HTTPAddr, api.Router(), log)
 		if err != nil {
@@ -136,7 +139,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if cmd != "api" {
 		if cmd == "worker" {
 			r := gin.New()
-			handlers.Health(r, store.Ping)
+			handlers.Health(r, store.Ping, mets.Handler())
 			addr, err := serve(runCtx, &wg, errc, cfg.HTTPAddr, r, log)
 			if err != nil {
 				return err
@@ -150,6 +153,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		defer snd.Close()
 	}
+
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		mets.WatchQueues(runCtx, inspector, 5*time.Second, log)
+	}()
 
 	select {
 	case <-ctx.Done():
