@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -14,6 +15,7 @@ import (
 	"github.com/tidingshq/tidings/config"
 	"github.com/tidingshq/tidings/redisstore"
 	"github.com/tidingshq/tidings/tasks"
+	"github.com/tidingshq/tidings/webhook"
 )
 
 // Options configure the API.
@@ -34,7 +36,9 @@ type Options struct {
 	Metrics http.Handler
 	// Published is called for each event accepted (replays excluded).
 	Published func()
-	Now       func() time.Time
+	// OpenAPI is the document served at /openapi.yaml.
+	OpenAPI []byte
+	Now     func() time.Time
 }
 
 // API holds the handlers' dependencies.
@@ -64,7 +68,7 @@ func New(store *redisstore.Store, queue *tasks.Queue, opts Options, log *slog.Lo
 func (a *API) Router() *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
-	r.Use(gin.CustomRecovery(func(c *gin.Context, rec any) {
+	r.Use(a.requestLog, gin.CustomRecovery(func(c *gin.Context, rec any) {
 		a.log.Error("panic", "path", c.FullPath(), "panic", rec)
 		abort(c, http.StatusInternalServerError, "internal", "internal error", nil)
 	}))
@@ -74,6 +78,7 @@ func (a *API) Router() *gin.Engine {
 	})
 
 	Health(r, a.store.Ping, a.opts.Metrics)
+	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", a.opts.OpenAPI) })
 
 	if a.opts.Monitoring != nil {
 		mon := r.Group("/monitoring", a.basicAuth)
@@ -130,4 +135,27 @@ func Health(r gin.IRoutes, ping func(context.Context) error, metrics http.Handle
 		}
 		c.JSON(http.StatusOK, gin.H{"status": "ready"})
 	})
+}
+
+// requestLog echoes or makes a request id (X-Request-ID) and writes one log
+// line per request. Query strings and bodies are not logged: they are the
+// caller's data.
+func (a *API) requestLog(c *gin.Context) {
+	start := time.Now()
+	id := c.GetHeader("X-Request-ID")
+	if id == "" || len(id) > 128 || strings.ContainsFunc(id, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+		id = webhook.NewID("req_", start)
+	}
+	c.Header("X-Request-ID", id)
+	c.Next()
+	path := c.FullPath()
+	if path == "" {
+		path = "(no route)"
+	}
+	level := slog.LevelInfo
+	if path == "/healthz" || path == "/readyz" || path == "/metrics" || strings.HasPrefix(path, "/monitoring") {
+		level = slog.LevelDebug
+	}
+	a.log.Log(c.Request.Context(), level, "http.request", "request_id", id, "method", c.Request.Method, "route", path,
+		"status", c.Writer.Status(), "duration_ms", time.Since(start).Milliseconds(), "tenant_id", c.GetString(ctxTenant))
 }

@@ -108,6 +108,9 @@ func start(t *testing.T, extra map[string]string) *instance {
 	return startCmd(t, "all", testEnv(url, extra))
 }
 
+// isWorker reports whether the instance is a worker (no API routes).
+func (in *instance) isWorker() bool { return strings.Contains(in.out.String(), "Worker health on") }
+
 func (in *instance) stop() { in.once.Do(in.shutdown) }
 
 func (in *instance) shutdown() {
@@ -199,6 +202,9 @@ func (in *instance) call(method, path, token string, body any, headers ...string
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	r := response{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
+	if !strings.HasPrefix(path, "/monitoring") && resp.StatusCode != http.StatusMethodNotAllowed && !(resp.StatusCode == 404 && in.isWorker()) {
+		checkResponse(in.t, req, resp.StatusCode, resp.Header, raw)
+	}
 	if len(raw) > 0 && raw[0] == '{' {
 		if err := json.Unmarshal(raw, &r.Body); err != nil {
 			in.t.Fatalf("%s %s: bad JSON %q: %v", method, path, raw, err)

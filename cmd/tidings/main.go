@@ -31,6 +31,7 @@ import (
 
 	"github.com/tidingshq/tidings/asynqmon"
 	"github.com/tidingshq/tidings/config"
+	"github.com/tidingshq/tidings/docs"
 	"github.com/tidingshq/tidings/handlers"
 	"github.com/tidingshq/tidings/metrics"
 	"github.com/tidingshq/tidings/redisstore"
@@ -120,7 +121,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			AllowHTTP: cfg.AllowHTTP, AllowPrivateNetworks: cfg.AllowPrivateNetworks,
 			SignatureHeader: cfg.SignatureHeader, TimestampHeader: cfg.TimestampHeader, DeliveryIDHeader: cfg.DeliveryIDHeader,
 			EventTypes: cfg.EventTypes, Monitoring: monitoring(cfg, rc),
-			Metrics: mets.Handler(), Published: mets.EventsPublished.Inc,
+			Metrics: mets.Handler(), Published: mets.EventsPublished.Inc, OpenAPI: docs.OpenAPI,
 		}, log)
 		addr, err := serve(runCtx, &wg, errc, cfg.HTTPAddr, api.Router(), log)
 		if err != nil {

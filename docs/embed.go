@@ -1,0 +1,10 @@
+// Package docs embeds the OpenAPI document so the binary serves it at
+// /openapi.yaml.
+package docs
+
+import _ "embed"
+
+// OpenAPI is docs/openapi.yaml.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte
