@@ -41,8 +41,9 @@ func (s *Store) Load(ctx context.Context, tenantID, deliveryID, eventID, webhook
 // time; the webhook's failure count, last delivery and success times and,
 // for an exhausted ladder, its streak of exhausted deliveries, which it
 // returns. A test delivery never touches the webhook's counters. A delivery
-// that left pending meanwhile (cancelled) keeps its status.
-func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome) (streak int, err error) {
+// that left pending meanwhile (cancelled) keeps its status. endedRetry is the
+// task's retry count, kept when the attempt ends the delivery as failed.
+func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int) (streak int, err error) {
 	raw, err := json.Marshal(a)
 	if err != nil {
 		return 0, fmt.Errorf("redisstore: encode attempt: %w", err)
@@ -62,7 +63,7 @@ func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webho
 	keys := []string{keyDelivery(ten, d.ID), keyAttempts(ten, d.ID), keyWebhook(ten, d.WebhookID), keyWebhookPending(ten, d.WebhookID)}
 	args := []any{
 		raw, a.Attempt, string(status), ms(a.NextRetryAt), a.ResponseStatus, a.ResponseBody, a.ResponseTimeMs,
-		a.Error, ms(s.now()), s.retention.Milliseconds(), d.ID, string(outcome), test,
+		a.Error, ms(s.now()), s.retention.Milliseconds(), d.ID, string(outcome), test, endedRetry,
 	}
 	n, err := scriptRecordAttempt.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
@@ -75,7 +76,8 @@ func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webho
 // KEYS: 1 delivery hash, 2 attempts list, 3 webhook hash, 4 webhook pending set.
 // ARGV: 1 attempt JSON, 2 attempt number, 3 new status, 4 next_retry_at (ms or ""),
 // 5 response status, 6 response body, 7 response time ms, 8 error, 9 now ms,
-// 10 retention ms, 11 delivery ID, 12 outcome, 13 test ("1"/"0").
+// 10 retention ms, 11 delivery ID, 12 outcome, 13 test ("1"/"0"), 14 the task's
+// retry count (kept as ended_retry when the delivery fails).
 // Returns the webhook's exhausted streak after this attempt (0 unless exhausted),
 // or -1 if the delivery no longer exists.
 var scriptRecordAttempt = redis.NewScript(`
@@ -89,6 +91,7 @@ redis.call('HSET', KEYS[1], 'attempt', ARGV[2], 'next_retry_at', ARGV[4], 'last_
 if st == 'pending' then
   redis.call('HSET', KEYS[1], 'status', ARGV[3])
   if ARGV[3] ~= 'pending' then redis.call('SREM', KEYS[4], ARGV[11]) end
+  if ARGV[3] == 'failed' then redis.call('HSET', KEYS[1], 'ended_retry', ARGV[14]) end
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[10])
 local streak = 0
@@ -165,7 +168,7 @@ var scriptRerun = redis.NewScript(`
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return -1 end
 if st == 'pending' then return 0 end
-redis.call('HSET', KEYS[1], 'status', 'pending', 'next_trigger', ARGV[2], 'next_retry_at', '', 'updated_at', ARGV[3])
+redis.call('HSET', KEYS[1], 'status', 'pending', 'next_trigger', ARGV[2], 'next_retry_at', '', 'updated_at', ARGV[3], 'ended_retry', '')
 redis.call('HINCRBY', KEYS[1], 'max_attempts', ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])

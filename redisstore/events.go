@@ -220,14 +220,18 @@ func decodeDelivery(tenantID, id string, h map[string]string) *webhook.Delivery 
 	if len(h) == 0 || h["status"] == "" {
 		return nil
 	}
-	return &webhook.Delivery{
+	d := &webhook.Delivery{
 		ID: id, TenantID: tenantID, WebhookID: h["webhook_id"], EventID: h["event_id"], EventType: h["event_type"],
 		Status: webhook.DeliveryStatus(h["status"]), Attempt: atoi(h["attempt"]), MaxAttempts: atoi(h["max_attempts"]),
-		NextRetryAt: fromMs(h["next_retry_at"]), NextTrigger: h["next_trigger"], Test: h["test"] == "1",
+		NextRetryAt: fromMs(h["next_retry_at"]), NextTrigger: h["next_trigger"], Test: h["test"] == "1", EndedRetry: -1,
 		LastResponseStatus: atoi(h["last_status"]), LastResponseBody: h["last_body"],
 		LastResponseTimeMs: int64(atoi(h["last_time_ms"])), LastError: h["last_error"], HasAttempt: h["has_attempt"] == "1",
 		CreatedAt: fromMs(h["created_at"]), UpdatedAt: fromMs(h["updated_at"]),
 	}
+	if v, ok := h["ended_retry"]; ok && v != "" {
+		d.EndedRetry = atoi(v)
+	}
+	return d
 }
 
 // GetDelivery returns a delivery or webhook.ErrNotFound.

@@ -88,16 +88,16 @@ func TestRecordAttemptAndEnd(t *testing.T) {
 	ctx := context.Background()
 	ep, _, d := fixture(t, s)
 	a := &webhook.Attempt{Attempt: 1, At: time.Now(), ErrorClass: webhook.ErrorHTTPStatus, ResponseStatus: 500, NextRetryAt: time.Now().Add(time.Second)}
-	if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeRetry); err != nil {
+	if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeRetry, 0); err != nil {
 		t.Fatal(err)
 	}
 	a2 := &webhook.Attempt{Attempt: 2, At: time.Now(), ErrorClass: webhook.ErrorTimeout}
-	streak, err := s.RecordAttempt(ctx, d, a2, webhook.OutcomeExhausted)
+	streak, err := s.RecordAttempt(ctx, d, a2, webhook.OutcomeExhausted, 1)
 	if err != nil || streak != 1 {
 		t.Fatalf("streak = %d, %v", streak, err)
 	}
 	got, _ := s.GetDelivery(ctx, d.TenantID, d.ID)
-	if got.Status != webhook.DeliveryFailed || got.Attempt != 2 || !got.NextRetryAt.IsZero() {
+	if got.Status != webhook.DeliveryFailed || got.Attempt != 2 || !got.NextRetryAt.IsZero() || got.EndedRetry != 1 {
 		t.Errorf("delivery = %+v", got)
 	}
 	e, _ := s.GetEndpoint(ctx, ep.TenantID, ep.ID)
@@ -126,7 +126,7 @@ func TestRecordAttemptAndEnd(t *testing.T) {
 	if n, err := s.EndDeliveries(ctx, d.TenantID, d.WebhookID, []string{d.ID}, webhook.DeliveryCancelled, ""); n != 1 || err != nil {
 		t.Fatalf("end = %d, %v", n, err)
 	}
-	if _, err := s.RecordAttempt(ctx, d, &webhook.Attempt{Attempt: 3, At: time.Now()}, webhook.OutcomeSuccess); err != nil {
+	if _, err := s.RecordAttempt(ctx, d, &webhook.Attempt{Attempt: 3, At: time.Now()}, webhook.OutcomeSuccess, 0); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = s.GetDelivery(ctx, d.TenantID, d.ID)

@@ -18,7 +18,7 @@ import (
 // handlerStore is what the handler needs of the store.
 type handlerStore interface {
 	Load(ctx context.Context, tenantID, deliveryID, eventID, webhookID string) (*webhook.Delivery, *webhook.Event, *webhook.Endpoint, error)
-	RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome) (int, error)
+	RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int) (int, error)
 	EndDeliveries(ctx context.Context, tenantID, webhookID string, ids []string, status webhook.DeliveryStatus, reason string) (int, error)
 	Acquire(ctx context.Context, tenantID, webhookID, deliveryID string, maxInFlight, rate int, lease time.Duration) (string, time.Duration, error)
 	Release(ctx context.Context, tenantID, webhookID, deliveryID string) error
@@ -60,6 +60,17 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	// Bookkeeping after the send must happen even if the task's context ends.
 	bg := context.WithoutCancel(ctx)
+	retried, _ := asynq.GetRetryCount(ctx)
+	if d != nil && d.Status == webhook.DeliveryFailed && d.EndedRetry == retried {
+		// The archived task of a failed delivery was run again (the
+		// dashboard's "run"): that is a manual retry, a fresh ladder. A
+		// crashed task recovered after the delivery failed has a higher
+		// retry count and falls through to be dropped.
+		if err := h.queue.store.Rerun(bg, d, h.queue.settings.Schedule.Attempts(), webhook.TriggerManual); err != nil {
+			return err
+		}
+		d.Status, d.MaxAttempts, d.NextTrigger, d.EndedRetry = webhook.DeliveryPending, d.MaxAttempts+h.queue.settings.Schedule.Attempts(), webhook.TriggerManual, -1
+	}
 	switch {
 	case d == nil:
 		return nil // past retention or removed: nothing to deliver
@@ -108,7 +119,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if outcome == webhook.OutcomeRetry {
 		a.NextRetryAt = h.now().Add(delay).UTC()
 	}
-	streak, err := h.store.RecordAttempt(bg, d, &a, outcome)
+	streak, err := h.store.RecordAttempt(bg, d, &a, outcome, retried)
 	if err != nil {
 		return err
 	}

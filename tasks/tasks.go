@@ -66,14 +66,16 @@ func (s Settings) TaskTimeout() time.Duration {
 // finish: longer than a task may run, so none is cut off and re-sent.
 func (s Settings) ShutdownTimeout() time.Duration { return s.TaskTimeout() + 5*time.Second }
 
-// MaxRetry is the Asynq retry budget of one run of the ladder. The store is
-// the source of truth for attempts and the handler ends a delivery itself
+// MaxRetry is the Asynq retry budget of a delivery task. The store is the
+// source of truth for attempts and the handler ends a delivery itself
 // (SkipRetry) when its ladder is used up, so Asynq's counter is only a
-// backstop. Asynq archives before it asks IsFailure when Retried reaches
-// MaxRetry, so the budget has spare slots: for a crash or lease expiry, which
-// Asynq counts although no attempt was recorded, and for a transient store
-// error.
-func (s Settings) MaxRetry() int { return s.Schedule.Attempts() + 3 }
+// backstop against a task that fails outside the handler forever. Asynq
+// archives before it asks IsFailure when Retried reaches MaxRetry, so the
+// budget is roomy: it covers crashes and lease expiries (which Asynq counts
+// although no attempt was recorded), transient store errors, and the extra
+// ladders of an archived task run again from the dashboard, which keeps its
+// Retried count.
+func (s Settings) MaxRetry() int { return max(25, 3*s.Schedule.Attempts()) }
 
 // NewDeliverTask builds the task of a delivery. Its TaskID is the delivery
 // ID, so one delivery can never be queued twice.

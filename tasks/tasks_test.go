@@ -72,7 +72,7 @@ func (f *fakeStore) Load(context.Context, string, string, string, string) (*webh
 	return f.d, f.ev, f.ep, nil
 }
 
-func (f *fakeStore) RecordAttempt(_ context.Context, _ *webhook.Delivery, a *webhook.Attempt, o webhook.Outcome) (int, error) {
+func (f *fakeStore) RecordAttempt(_ context.Context, _ *webhook.Delivery, a *webhook.Attempt, o webhook.Outcome, _ int) (int, error) {
 	f.recorded = append(f.recorded, *a)
 	f.outcomes = append(f.outcomes, o)
 	if o == webhook.OutcomeExhausted {
@@ -147,7 +147,7 @@ func run(t *testing.T, f *fakeStore, answer webhook.Attempt) (error, *fakeSender
 
 func fresh() *fakeStore {
 	return &fakeStore{
-		d:  &webhook.Delivery{ID: "dlv_1", TenantID: "ten_1", WebhookID: "wh_1", Status: webhook.DeliveryPending, MaxAttempts: 3},
+		d:  &webhook.Delivery{ID: "dlv_1", TenantID: "ten_1", WebhookID: "wh_1", Status: webhook.DeliveryPending, MaxAttempts: 3, EndedRetry: -1},
 		ev: &webhook.Event{ID: "evt_1", Type: "a.b"},
 		ep: &webhook.Endpoint{ID: "wh_1", Status: webhook.StatusActive},
 	}

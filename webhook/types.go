@@ -140,6 +140,12 @@ type Delivery struct {
 	// Test deliveries are sent whatever the endpoint's status and never
 	// count toward disabling it.
 	Test bool
+	// EndedRetry is the queue's retry count of the task when the handler
+	// ended the delivery as failed (-1 if it did not). Asynq keeps that count
+	// when an archived task is run again from the dashboard, and raises it
+	// when a crashed task is recovered, so the handler can tell the two
+	// apart.
+	EndedRetry int
 
 	LastResponseStatus int // 0 when no response
 	LastResponseBody   string

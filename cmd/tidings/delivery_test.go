@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/tidingshq/tidings/redistest"
 	"github.com/tidingshq/tidings/signing"
 )
 
@@ -285,5 +287,35 @@ func TestSecretRotation(t *testing.T) {
 	}
 	if got := in.must(200, "GET", "/v1/webhooks/"+whID+"/secret", key, nil).str("secret"); got != given {
 		t.Errorf("secret = %q", got)
+	}
+}
+
+// Running a failed delivery's archived task from the dashboard (Asynq's
+// RunTask) behaves as a manual retry: a fresh ladder, trigger manual.
+func TestDashboardRunIsManualRetry(t *testing.T) {
+	url, rdb := redistest.New(t)
+	in := startCmd(t, "all", testEnv(url, map[string]string{"TIDINGS_RETRY_SCHEDULE": "1s", "TIDINGS_DISABLE_AFTER_FAILED_DELIVERIES": "0"}))
+	_, key := in.tenant("acme")
+	rc := newReceiver(t, func(n int, w http.ResponseWriter) {
+		if n <= 2 {
+			w.WriteHeader(500)
+		}
+	})
+	in.webhook(key, rc.URL, "*")
+	ev := publish(in, key, "batch.done", map[string]any{})
+	dlvID := ev.get("deliveries").([]any)[0].(map[string]any)["id"].(string)
+	in.waitDelivery(key, dlvID, "failed", 15*time.Second)
+	inspector := asynq.NewInspectorFromRedisClient(rdb)
+	eventually(t, 5*time.Second, "the task archived", func() bool {
+		info, err := inspector.GetTaskInfo("webhooks", dlvID)
+		return err == nil && info.State == asynq.TaskStateArchived
+	})
+	if err := inspector.RunTask("webhooks", dlvID); err != nil {
+		t.Fatal(err)
+	}
+	d := in.waitDelivery(key, dlvID, "succeeded", 15*time.Second)
+	attempts := d.get("attempts").([]any)
+	if len(attempts) != 3 || attempts[2].(map[string]any)["trigger"] != "manual" || d.get("max_attempts") != float64(4) {
+		t.Errorf("after a dashboard run: %s", d.Raw)
 	}
 }
