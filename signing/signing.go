@@ -17,6 +17,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -181,4 +182,43 @@ func checkTimestamp(header string, now time.Time, tolerance time.Duration) (int6
 		}
 	}
 	return ts, nil
+}
+
+// Header names of the Standard Webhooks scheme and of the default hex scheme.
+const (
+	HeaderID           = "webhook-id"
+	HeaderTimestamp    = "webhook-timestamp"
+	HeaderSignature    = "webhook-signature"
+	HeaderHexSignature = "X-Webhook-Signature"
+	HeaderHexTimestamp = "X-Webhook-Timestamp"
+	HeaderDeliveryID   = "X-Delivery-ID"
+)
+
+// DefaultTolerance is how far a signed timestamp may be from now.
+const DefaultTolerance = 5 * time.Minute
+
+// Verify checks a request Tidings sent, for receivers: the Standard Webhooks
+// signature (webhook-id, webhook-timestamp, webhook-signature) and, when the
+// request carries it, the hex-scheme signature under its default name. Both
+// that are present must verify, and at least one must be. tolerance bounds
+// the timestamp's distance from now (0: DefaultTolerance). It returns nil,
+// ErrNoSignature, ErrMismatch, ErrBadTimestamp or ErrOutsideWindow.
+func Verify(secret string, h http.Header, body []byte, tolerance time.Duration) error {
+	if tolerance <= 0 {
+		tolerance = DefaultTolerance
+	}
+	now := time.Now()
+	std, hexSig := h.Get(HeaderSignature), h.Get(HeaderHexSignature)
+	if std == "" && hexSig == "" {
+		return ErrNoSignature
+	}
+	if std != "" {
+		if err := VerifyStandard(secret, h.Get(HeaderID), h.Get(HeaderTimestamp), std, body, now, tolerance); err != nil {
+			return err
+		}
+	}
+	if hexSig != "" {
+		return DefaultHex.Verify(secret, h.Get(HeaderDeliveryID), h.Get(HeaderHexTimestamp), hexSig, body, now, tolerance)
+	}
+	return nil
 }

@@ -164,3 +164,32 @@ func FuzzSignVerify(f *testing.F) {
 		}
 	})
 }
+
+func TestVerifyRequest(t *testing.T) {
+	secret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	body := []byte(`{"id":"evt_1"}`)
+	now := time.Now().Unix()
+	h := http.Header{}
+	h.Set(HeaderID, "dlv_1")
+	h.Set(HeaderDeliveryID, "dlv_1")
+	h.Set(HeaderTimestamp, strconv.FormatInt(now, 10))
+	h.Set(HeaderHexTimestamp, strconv.FormatInt(now, 10))
+	h.Set(HeaderSignature, Standard([]string{"whsec_other0000000000000000000000", secret}, "dlv_1", now, body))
+	h.Set(HeaderHexSignature, DefaultHex.Sign([]string{secret}, "dlv_1", now, body))
+	if err := Verify(secret, h, body, 0); err != nil {
+		t.Errorf("Verify: %v", err)
+	}
+	if err := Verify("whsec_wrong", h, body, 0); err != ErrMismatch {
+		t.Errorf("wrong secret: %v", err)
+	}
+	if err := Verify(secret, h, []byte(`{"id":"evt_2"}`), 0); err != ErrMismatch {
+		t.Errorf("tampered body: %v", err)
+	}
+	h.Del(HeaderHexSignature)
+	if err := Verify(secret, h, body, 0); err != nil {
+		t.Errorf("standard only: %v", err)
+	}
+	if err := Verify(secret, http.Header{}, body, 0); err != ErrNoSignature {
+		t.Errorf("no signature: %v", err)
+	}
+}
