@@ -179,9 +179,12 @@ func (c *Config) Validate(mode Mode) error {
 	return nil
 }
 
-// TemplateFuncs are the functions a payload template may call.
+// TemplateFuncs are the functions a payload template may call: json, and
+// add and sub for integers (e.g. a zero-based retry count, {{sub .Attempt 1}}).
 func TemplateFuncs() template.FuncMap {
 	return template.FuncMap{
+		"add": func(a, b int) int { return a + b },
+		"sub": func(a, b int) int { return a - b },
 		"json": func(v any) (string, error) {
 			var buf bytes.Buffer
 			enc := json.NewEncoder(&buf)

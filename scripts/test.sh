@@ -23,6 +23,13 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
     || echo "chromium could not be installed; the browser test will fail in CI" >&2
 fi
 
+# Express for the wire-format receivers written from the research documents.
+receivers=cmd/tidings/testdata/receivers
+if command -v npm >/dev/null 2>&1 && [ ! -d "$receivers/node_modules/express" ]; then
+  echo "installing the receivers' npm packages…"
+  (cd "$receivers" && npm ci --silent --no-audit --no-fund) || echo "npm ci failed; the wire-format tests will fail in CI" >&2
+fi
+
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then

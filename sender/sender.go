@@ -109,7 +109,12 @@ func (s *Sender) Payload(m webhook.Message) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sender: render payload: %w", err)
 	}
-	return bytes.TrimSpace(buf.Bytes()), nil
+	// Whatever the template's spacing, send what JSON.stringify would.
+	body, err := webhook.CanonicalJSON(buf.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("sender: payload template rendered invalid JSON: %w", err)
+	}
+	return body, nil
 }
 
 // Envelope is the default body: compact JSON without HTML escaping, so a

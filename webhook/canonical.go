@@ -3,70 +3,189 @@ package webhook
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
-// CanonicalJSON rewrites a JSON value the way JavaScript's JSON.stringify
-// writes it back after JSON.parse: no insignificant space, object keys in
-// their original order, strings with only the escapes JSON.stringify uses
-// (so "\u003c" becomes "<" and "é" stays "é"). Numbers keep their literal
-// text. Receivers that verify a signature over JSON.stringify(req.body) then
-// compute the bytes that were signed.
+// CanonicalJSON rewrites a JSON value exactly as JavaScript's
+// JSON.stringify(JSON.parse(raw)) would, so that receivers that verify a
+// signature over JSON.stringify(req.body) compute the bytes that were signed:
+//
+//   - no insignificant space, no HTML escaping;
+//   - strings with only the escapes JSON.stringify uses ("\u003c" becomes "<",
+//     "é" stays "é");
+//   - numbers as JavaScript prints the IEEE-754 double they parse to (1.0 is
+//     1, 1E3 is 1000; an integer beyond 2^53 is rounded as JavaScript rounds
+//     it, so send such ids as strings; a number too large for a double is null);
+//   - object keys in their original order, except that keys which are array
+//     indexes ("0", "1", …) come first in ascending order, and a repeated key
+//     keeps its first place with its last value, as in a JavaScript object.
 func CanonicalJSON(raw []byte) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var out bytes.Buffer
-	// Per open container: is it an object, and how many tokens it has had.
-	type frame struct {
-		object bool
-		n      int
+	if err := canonicalValue(dec, &out, 0); err != nil {
+		return nil, fmt.Errorf("webhook: canonical JSON: %w", err)
 	}
-	var stack []frame
-	for {
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("webhook: canonical JSON: more than one value")
+	}
+	return out.Bytes(), nil
+}
+
+// maxDepth bounds nesting, so that a hostile body cannot exhaust the stack.
+const maxDepth = 64
+
+func canonicalValue(dec *json.Decoder, out *bytes.Buffer, depth int) error {
+	if depth > maxDepth {
+		return errors.New("nested too deeply")
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch v := tok.(type) {
+	case json.Delim:
+		if v == '[' {
+			out.WriteByte('[')
+			for i := 0; dec.More(); i++ {
+				if i > 0 {
+					out.WriteByte(',')
+				}
+				if err := canonicalValue(dec, out, depth+1); err != nil {
+					return err
+				}
+			}
+			_, err := dec.Token() // ]
+			out.WriteByte(']')
+			return err
+		}
+		return canonicalObject(dec, out, depth)
+	case string:
+		writeJSString(out, v)
+	case json.Number:
+		out.WriteString(jsNumber(v.String()))
+	case bool:
+		out.WriteString(strconv.FormatBool(v))
+	case nil:
+		out.WriteString("null")
+	}
+	return nil
+}
+
+func canonicalObject(dec *json.Decoder, out *bytes.Buffer, depth int) error {
+	type member struct {
+		key   string
+		value []byte
+	}
+	var members []member
+	index := map[string]int{}
+	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			if err.Error() == "EOF" && len(stack) == 0 && out.Len() > 0 {
-				return out.Bytes(), nil
-			}
-			return nil, fmt.Errorf("webhook: canonical JSON: %w", err)
+			return err
 		}
-		if len(stack) == 0 && out.Len() > 0 {
-			return nil, fmt.Errorf("webhook: canonical JSON: more than one value")
+		key, _ := tok.(string)
+		var val bytes.Buffer
+		if err := canonicalValue(dec, &val, depth+1); err != nil {
+			return err
 		}
-		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
-			out.WriteByte(byte(d))
-			stack = stack[:len(stack)-1]
+		if i, dup := index[key]; dup {
+			members[i].value = val.Bytes()
 			continue
 		}
-		if len(stack) > 0 {
-			top := &stack[len(stack)-1]
-			switch {
-			case top.object && top.n%2 == 1:
-				out.WriteByte(':')
-			case top.n > 0:
-				out.WriteByte(',')
-			}
-			top.n++
-		}
-		switch v := tok.(type) {
-		case json.Delim:
-			out.WriteByte(byte(v))
-			stack = append(stack, frame{object: v == '{'})
-		case string:
-			writeJSString(&out, v)
-		case json.Number:
-			out.WriteString(v.String())
-		case bool:
-			if v {
-				out.WriteString("true")
-			} else {
-				out.WriteString("false")
-			}
-		case nil:
-			out.WriteString("null")
-		}
+		index[key] = len(members)
+		members = append(members, member{key, val.Bytes()})
 	}
+	if _, err := dec.Token(); err != nil { // }
+		return err
+	}
+	// Array-index keys first, ascending; the rest keep their order.
+	sort.SliceStable(members, func(i, j int) bool {
+		a, aIdx := arrayIndex(members[i].key)
+		b, bIdx := arrayIndex(members[j].key)
+		switch {
+		case aIdx && bIdx:
+			return a < b
+		default:
+			return aIdx && !bIdx
+		}
+	})
+	out.WriteByte('{')
+	for i, m := range members {
+		if i > 0 {
+			out.WriteByte(',')
+		}
+		writeJSString(out, m.key)
+		out.WriteByte(':')
+		out.Write(m.value)
+	}
+	out.WriteByte('}')
+	return nil
+}
+
+// arrayIndex reports whether a key is a JavaScript array index: the
+// canonical decimal form of an integer below 2^32-1.
+func arrayIndex(k string) (uint64, bool) {
+	if k == "" || len(k) > 10 || (len(k) > 1 && k[0] == '0') {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(k, 10, 64)
+	if err != nil || n >= math.MaxUint32 {
+		return 0, false
+	}
+	return n, true
+}
+
+// jsNumber formats a JSON number literal as JavaScript's Number::toString
+// does for the double it denotes.
+func jsNumber(lit string) string {
+	f, err := strconv.ParseFloat(lit, 64)
+	if err != nil && (math.IsInf(f, 0) || math.IsNaN(f)) {
+		return "null" // JSON.parse gives Infinity, which JSON.stringify writes as null
+	}
+	if f == 0 {
+		return "0"
+	}
+	sign := ""
+	if f < 0 {
+		sign, f = "-", -f
+	}
+	// Shortest round-trip digits d1.d2…dk and exponent e: f = 0.d1…dk × 10^n.
+	m, e, _ := strings.Cut(strconv.FormatFloat(f, 'e', -1, 64), "e")
+	digits := strings.Replace(m, ".", "", 1)
+	exp, _ := strconv.Atoi(e)
+	k, n := len(digits), exp+1
+	switch {
+	case k <= n && n <= 21:
+		return sign + digits + strings.Repeat("0", n-k)
+	case 0 < n && n <= 21:
+		return sign + digits[:n] + "." + digits[n:]
+	case -6 < n && n <= 0:
+		return sign + "0." + strings.Repeat("0", -n) + digits
+	}
+	expSign := "+"
+	if n-1 < 0 {
+		expSign = "-"
+	}
+	mant := digits[:1]
+	if k > 1 {
+		mant += "." + digits[1:]
+	}
+	return sign + mant + "e" + expSign + strconv.Itoa(abs(n-1))
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 // writeJSString writes s quoted as JSON.stringify does.
