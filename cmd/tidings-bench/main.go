@@ -1,0 +1,465 @@
+// Command tidings-bench measures Tidings against the ceiling that Asynq and
+// Redis set on the same machine, in the same run, and prints a table.
+//
+//	go run ./cmd/tidings-bench [-events 20000]
+//
+// It starts its own redis-server on a free port, builds and runs the tidings
+// binary as child processes (api, worker, all), and plays the receiver on
+// loopback. Every figure is measured in this run; the ratios are what travel
+// between machines.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+func main() {
+	events := flag.Int("events", 20000, "events per throughput run")
+	flag.Parse()
+	b, err := newBench(*events)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tidings-bench:", err)
+		os.Exit(1)
+	}
+	defer b.close()
+	if err := b.runAll(); err != nil {
+		fmt.Fprintln(os.Stderr, "tidings-bench:", err)
+		b.close()
+		os.Exit(1)
+	}
+}
+
+type bench struct {
+	n        int
+	dir      string
+	bin      string
+	redis    *exec.Cmd
+	redisURL string
+	rdb      *redis.Client
+	recv     *receiver
+	rows     [][3]string // metric, value, note
+	procs    []*exec.Cmd
+}
+
+const adminToken = "bench-admin-token-0123456789abcdef"
+
+func newBench(n int) (*bench, error) {
+	dir, err := os.MkdirTemp("", "tidings-bench")
+	if err != nil {
+		return nil, err
+	}
+	b := &bench{n: n, dir: dir, bin: filepath.Join(dir, "tidings")}
+	fmt.Fprintln(os.Stderr, "building tidings…")
+	if out, err := exec.Command("go", "build", "-o", b.bin, "./cmd/tidings").CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	b.redis = exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", dir, "--maxmemory-policy", "noeviction", "--logfile", filepath.Join(dir, "redis.log"))
+	if err := b.redis.Start(); err != nil {
+		return nil, fmt.Errorf("redis-server: %w", err)
+	}
+	b.redisURL = fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+	b.rdb = redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), PoolSize: 100})
+	for i := 0; b.rdb.Ping(context.Background()).Err() != nil; i++ {
+		if i > 100 {
+			return nil, fmt.Errorf("redis-server did not start")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.recv, err = newReceiver()
+	return b, err
+}
+
+func (b *bench) close() {
+	for _, p := range b.procs {
+		_ = p.Process.Kill()
+		_, _ = p.Process.Wait()
+	}
+	b.procs = nil
+	if b.redis != nil && b.redis.Process != nil {
+		_ = b.redis.Process.Kill()
+		_, _ = b.redis.Process.Wait()
+	}
+	if b.recv != nil {
+		b.recv.srv.Close()
+	}
+	_ = os.RemoveAll(b.dir)
+}
+
+func (b *bench) row(metric, value, note string) {
+	b.rows = append(b.rows, [3]string{metric, value, note})
+	fmt.Fprintf(os.Stderr, "  %-58s %14s  %s\n", metric, value, note)
+}
+
+func (b *bench) runAll() error {
+	fmt.Printf("machine: %d CPUs, %s, %s/%s; redis-server local; %d events per run\n\n", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, b.n)
+	ceiling := b.ceiling()
+	enqueue := b.enqueueCeiling()
+
+	one, ingest, p50, p99 := b.throughput("all", 1, 1, false)
+	b.row("Tidings deliveries/s, 1 webhook, `tidings all`", f0(one), fmt.Sprintf("%.2f× ceiling", one/ceiling))
+	b.row("API ingest events/s, 32 clients, 1 webhook", f0(ingest), fmt.Sprintf("%.2f× enqueue; p50 %s p99 %s", ingest/enqueue, ms(p50), ms(p99)))
+	fan, _, _, _ := b.throughput("all", 10, b.n/10, false)
+	b.row("Tidings deliveries/s, 10 webhooks (fan-out), `tidings all`", f0(fan), fmt.Sprintf("%.2f× ceiling", fan/ceiling))
+	split, _, _, _ := b.throughput("split", 1, 1, false)
+	b.row("Tidings deliveries/s, 1 webhook, api + 2 workers", f0(split), fmt.Sprintf("%.2f× ceiling", split/ceiling))
+	splitFan, _, _, _ := b.throughput("split", 10, b.n/10, false)
+	b.row("Tidings deliveries/s, 10 webhooks, api + 2 workers", f0(splitFan), fmt.Sprintf("%.2f× ceiling", splitFan/ceiling))
+
+	lp50, lp99, rate := b.latency(one / 2)
+	b.row("publish → first arrival, p50 / p99", ms(lp50)+" / "+ms(lp99), fmt.Sprintf("at %.0f events/s (half the 1-webhook rate)", rate))
+	ip50, ip99, irate := b.ingestLatency(ingest / 2)
+	b.row("API request latency at half the ingest rate, p50 / p99", ms(ip50)+" / "+ms(ip99), fmt.Sprintf("at %.0f requests/s", irate))
+
+	slow, _, sp50, sp99 := b.throughput("all", 1, 1, true)
+	b.row("fast webhook deliveries/s with a 5 s webhook mixed in", f0(slow), fmt.Sprintf("%.2f× without; fast p50 %s p99 %s", slow/one, ms(sp50), ms(sp99)))
+
+	perDelivery, perTask := b.memory()
+	b.row("Redis bytes per retained delivery (5 attempts)", f0(perDelivery), "response bodies empty")
+	b.row("Redis bytes per queued task", f0(perTask), "event + delivery record + Asynq task")
+
+	fmt.Println("| measure | value | note |")
+	fmt.Println("|---|---:|---|")
+	for _, r := range b.rows {
+		fmt.Printf("| %s | %s | %s |\n", r[0], r[1], r[2])
+	}
+	return nil
+}
+
+func f0(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
+
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 1, 64) + " ms"
+}
+
+// flush empties Redis between runs.
+func (b *bench) flush() { b.rdb.FlushAll(context.Background()) }
+
+// ceiling: a bare Asynq server whose handler only POSTs the same 512-byte body
+// to the same receiver, concurrency 50, same Redis.
+func (b *bench) ceiling() float64 {
+	b.flush()
+	ctx := context.Background()
+	client := asynq.NewClientFromRedisClient(b.rdb)
+	payload := bytes.Repeat([]byte("x"), 512)
+	for i := range b.n {
+		if _, err := client.Enqueue(asynq.NewTask("bench", payload, asynq.TaskID(fmt.Sprintf("t%d", i)), asynq.MaxRetry(0))); err != nil {
+			panic(err)
+		}
+	}
+	b.recv.reset(b.n, false)
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 100}}
+	url := b.recv.url + "/ceiling"
+	srv := asynq.NewServerFromRedisClient(b.rdb, asynq.Config{Concurrency: 50, TaskCheckInterval: 100 * time.Millisecond,
+		LogLevel: asynq.ErrorLevel})
+	start := time.Now()
+	_ = srv.Start(asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		req, _ := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(t.Payload()))
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.Body.Close()
+	}))
+	b.recv.wait(10 * time.Minute)
+	elapsed := time.Since(start)
+	srv.Shutdown()
+	_ = ctx
+	rate := float64(b.n) / elapsed.Seconds()
+	b.row("ceiling: bare Asynq + HTTP POST deliveries/s (concurrency 50)", f0(rate), "")
+	return rate
+}
+
+// enqueueCeiling: bare asynq.Client.Enqueue from 32 goroutines.
+func (b *bench) enqueueCeiling() float64 {
+	b.flush()
+	client := asynq.NewClientFromRedisClient(b.rdb)
+	payload := bytes.Repeat([]byte("x"), 200)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(b.n) {
+					return
+				}
+				_, _ = client.Enqueue(asynq.NewTask("bench", payload, asynq.TaskID(fmt.Sprintf("e%d", i))))
+			}
+		}()
+	}
+	wg.Wait()
+	rate := float64(b.n) / time.Since(start).Seconds()
+	b.row("ceiling: bare asynq.Client.Enqueue/s (32 goroutines)", f0(rate), "")
+	b.flush()
+	return rate
+}
+
+// spawn starts a tidings process and returns its base URL.
+func (b *bench) spawn(cmd string, extra ...string) (string, *exec.Cmd) {
+	c := exec.Command(b.bin, cmd)
+	c.Env = append(os.Environ(), "TIDINGS_REDIS_URL="+b.redisURL, "TIDINGS_ADMIN_TOKEN="+adminToken, "TIDINGS_HTTP_ADDR=127.0.0.1:0",
+		"TIDINGS_ALLOW_HTTP=true", "TIDINGS_ALLOW_PRIVATE_NETWORKS=true", "TIDINGS_ENDPOINT_CONCURRENCY=50", "TIDINGS_LOG_LEVEL=warn")
+	c.Env = append(c.Env, extra...)
+	var out syncBuf
+	c.Stdout, c.Stderr = &out, &out
+	if err := c.Start(); err != nil {
+		panic(err)
+	}
+	b.procs = append(b.procs, c)
+	re := regexp.MustCompile(`(?m)^(?:API listening on|Worker health on) (http://\S+)$`)
+	for i := 0; ; i++ {
+		if m := re.FindStringSubmatch(out.String()); m != nil {
+			return m[1], c
+		}
+		if i > 400 {
+			panic("tidings " + cmd + " did not start:\n" + out.String())
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func (b *bench) stopAll() {
+	for _, p := range b.procs {
+		_ = p.Process.Signal(os.Interrupt)
+		_, _ = p.Process.Wait()
+	}
+	b.procs = nil
+}
+
+// throughput publishes n events through the API with no worker running
+// (measuring ingest), then starts the workers and times the deliveries.
+// mode is "all" (one process) or "split" (api + 2 workers). With slow, a
+// second webhook that sleeps 5 s per request also gets one event in ten.
+func (b *bench) throughput(mode string, webhooks, eventsDivisor int, slow bool) (rate, ingest float64, p50, p99 time.Duration) {
+	b.flush()
+	n := b.n
+	api, apiProc := b.spawn("api")
+	key := b.tenant(api)
+	for range webhooks {
+		b.post(api, key, "/v1/webhooks", `{"url":"`+b.recv.url+`/fast","events":["bench.*"]}`)
+	}
+	if slow {
+		b.post(api, key, "/v1/webhooks", `{"url":"`+b.recv.url+`/slow","events":["slowbench.*"]}`)
+	}
+	events := n / eventsDivisor
+	deliveries := events * webhooks
+	b.recv.reset(deliveries, slow)
+	// Ingest with 32 clients while no worker runs.
+	var lat []time.Duration
+	var mu sync.Mutex
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	body := `{"type":"bench.tick","data":{"pad":"` + strings.Repeat("x", 400) + `"}}`
+	slowBody := `{"type":"slowbench.tick","data":{}}`
+	start := time.Now()
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for {
+				i := next.Add(1)
+				if i > int64(events) {
+					break
+				}
+				t0 := time.Now()
+				b.postWith(hc, api, key, "/v1/events", body)
+				mine = append(mine, time.Since(t0))
+				if slow && i%10 == 0 {
+					b.postWith(hc, api, key, "/v1/events", slowBody)
+				}
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	ingest = float64(events) / time.Since(start).Seconds()
+	slices.Sort(lat)
+
+	publishedAt := time.Now()
+	b.recv.since(publishedAt)
+	start = time.Now()
+	switch mode {
+	case "all":
+		_ = apiProc.Process.Signal(os.Interrupt)
+		_, _ = apiProc.Process.Wait()
+		b.procs = nil
+		b.spawn("all")
+	default:
+		b.spawn("worker")
+		b.spawn("worker")
+	}
+	b.recv.wait(10 * time.Minute)
+	rate = float64(deliveries) / time.Since(start).Seconds()
+	if slow {
+		p50, p99 = b.recv.percentiles()
+	} else {
+		p50, p99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	}
+	b.stopAll()
+	return rate, ingest, p50, p99
+}
+
+// latency publishes at a fixed rate to `tidings all` and measures publish →
+// first arrival.
+func (b *bench) latency(rate float64) (p50, p99 time.Duration, achieved float64) {
+	b.flush()
+	api, _ := b.spawn("all")
+	key := b.tenant(api)
+	b.post(api, key, "/v1/webhooks", `{"url":"`+b.recv.url+`/fast","events":["bench.*"]}`)
+	total := int(rate * 10)
+	b.recv.reset(total, false)
+	b.recv.trackLatency()
+	interval := time.Duration(float64(time.Second) / rate)
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range total {
+		due := start.Add(time.Duration(i) * interval)
+		time.Sleep(time.Until(due))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			id := b.postWith(hc, api, key, "/v1/events", `{"type":"bench.tick","data":{}}`)
+			b.recv.published(id, t0)
+		}()
+	}
+	wg.Wait()
+	achieved = float64(total) / time.Since(start).Seconds()
+	b.recv.wait(5 * time.Minute)
+	p50, p99 = b.recv.percentiles()
+	b.stopAll()
+	return p50, p99, achieved
+}
+
+// ingestLatency measures API request latency at a fixed rate, workers running.
+func (b *bench) ingestLatency(rate float64) (p50, p99 time.Duration, achieved float64) {
+	b.flush()
+	api, _ := b.spawn("all")
+	key := b.tenant(api)
+	b.post(api, key, "/v1/webhooks", `{"url":"`+b.recv.url+`/fast","events":["bench.*"]}`)
+	total := int(rate * 5)
+	b.recv.reset(total, false)
+	interval := time.Duration(float64(time.Second) / rate)
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+	var lat []time.Duration
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range total {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * interval)))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			b.postWith(hc, api, key, "/v1/events", `{"type":"bench.tick","data":{}}`)
+			mu.Lock()
+			lat = append(lat, time.Since(t0))
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	achieved = float64(total) / time.Since(start).Seconds()
+	b.recv.wait(5 * time.Minute)
+	b.stopAll()
+	slices.Sort(lat)
+	return lat[len(lat)/2], lat[len(lat)*99/100], achieved
+}
+
+func (b *bench) tenant(api string) string {
+	var out struct {
+		APIKey string `json:"api_key"`
+	}
+	raw := b.postAs(http.DefaultClient, api, adminToken, "/v1/tenants", `{"name":"bench"}`)
+	_ = json.Unmarshal(raw, &out)
+	return out.APIKey
+}
+
+func (b *bench) post(api, key, path, body string) { b.postAs(http.DefaultClient, api, key, path, body) }
+
+// postWith publishes and returns the event id.
+func (b *bench) postWith(hc *http.Client, api, key, path, body string) string {
+	var out struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(b.postAs(hc, api, key, path, body), &out)
+	return out.ID
+}
+
+func (b *bench) postAs(hc *http.Client, api, token, path, body string) []byte {
+	req, _ := http.NewRequest("POST", api+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := hc.Do(req)
+	if err != nil {
+		panic(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		panic(fmt.Sprintf("POST %s: %d %s", path, resp.StatusCode, raw))
+	}
+	return raw
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.b.Len() > 1<<20 {
+		return len(p), nil
+	}
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
