@@ -4,44 +4,84 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tidingshq/tidings/webhook"
 )
 
-// Load reads what one attempt needs in one round trip: the delivery, its
-// event and its webhook. Any of them may be nil: the delivery or event
-// expired, the webhook was deleted.
-func (s *Store) Load(ctx context.Context, tenantID, deliveryID, eventID, webhookID string) (*webhook.Delivery, *webhook.Event, *webhook.Endpoint, error) {
-	p := s.rdb.Pipeline()
-	dc := p.HGetAll(ctx, keyDelivery(tenantID, deliveryID))
-	ec := p.Get(ctx, keyEvent(tenantID, eventID))
-	wc := p.HGetAll(ctx, keyWebhook(tenantID, webhookID))
-	if _, err := p.Exec(ctx); err != nil && err != redis.Nil {
-		return nil, nil, nil, wrap("load delivery", err)
+// Begin reads what one attempt needs and, when the delivery is due (pending,
+// its event kept, its webhook active or the delivery a test), takes the
+// webhook's in-flight slot and rate token as Acquire does: one script, one
+// round trip on the hot path.
+func (s *Store) Begin(ctx context.Context, tenantID, deliveryID, eventID, webhookID string, maxInFlight int, lease time.Duration) (*webhook.Turn, error) {
+	keys := []string{keyDelivery(tenantID, deliveryID), keyEvent(tenantID, eventID), keyWebhook(tenantID, webhookID),
+		keyWebhookInflight(tenantID, webhookID), keyWebhookBucket(tenantID, webhookID)}
+	res, err := scriptBegin.Run(ctx, s.rdb, keys, lease.Milliseconds(), maxInFlight, deliveryID).Slice()
+	if err != nil || len(res) != 5 {
+		return nil, wrap("begin attempt", err)
 	}
-	d := decodeDelivery(tenantID, deliveryID, dc.Val())
-	var ev *webhook.Event
-	if ec.Err() == nil {
-		var err error
-		if ev, err = decodeEvent(tenantID, ec.Val()); err != nil {
-			return nil, nil, nil, err
+	b := &webhook.Turn{Delivery: decodeDelivery(tenantID, deliveryID, pairs(res[0]))}
+	if raw, ok := res[1].(string); ok {
+		if b.Event, err = decodeEvent(tenantID, raw); err != nil {
+			return nil, err
 		}
 	}
-	ep, err := decodeEndpoint(tenantID, webhookID, wc.Val())
-	if err != nil {
-		return nil, nil, nil, err
+	if b.Endpoint, err = decodeEndpoint(tenantID, webhookID, pairs(res[2])); err != nil {
+		return nil, err
 	}
-	return d, ev, ep, nil
+	state, _ := res[3].(int64)
+	waitMs, _ := res[4].(int64)
+	b.Holding = state == 1
+	b.Wait, b.Delay = acquireResult(state, waitMs)
+	return b, nil
 }
+
+// pairs turns an HGETALL reply inside a script's reply into a map.
+func pairs(v any) map[string]string {
+	list, _ := v.([]any)
+	m := make(map[string]string, len(list)/2)
+	for i := 0; i+1 < len(list); i += 2 {
+		k, _ := list[i].(string)
+		val, _ := list[i+1].(string)
+		m[k] = val
+	}
+	return m
+}
+
+// scriptBegin
+// KEYS: 1 delivery hash, 2 event string, 3 webhook hash, 4 webhook in-flight ZSET,
+// 5 webhook token bucket HASH.
+// ARGV: 1 lease ms, 2 max in flight, 3 delivery ID.
+// Returns {delivery fields, event JSON or nil, webhook fields, state, wait ms}: state 0
+// not due (nothing taken), 1 slot taken, 2 no free slot, 3 no rate token (wait ms).
+// The slot logic is luaAcquire's; the rate comes from the webhook's settings.
+var scriptBegin = redis.NewScript(luaAcquire + `
+local d = redis.call('HGETALL', KEYS[1])
+local e = redis.call('GET', KEYS[2])
+local w = redis.call('HGETALL', KEYS[3])
+local function field(list, name)
+  for i = 1, #list, 2 do if list[i] == name then return list[i + 1] end end
+  return nil
+end
+if field(d, 'status') ~= 'pending' or not e or #w == 0 or
+   (field(w, 'status') ~= 'active' and field(d, 'test') ~= '1') then
+  return {d, e, w, 0, 0}
+end
+local ok, cfg = pcall(cjson.decode, field(w, 'cfg') or '{}')
+local rate = 0
+if ok and type(cfg) == 'table' then rate = tonumber(cfg['rate_limit']) or 0 end
+local state, wait = acquire(KEYS[4], KEYS[5], ARGV[3], tonumber(ARGV[1]), tonumber(ARGV[2]), rate)
+return {d, e, w, state, wait}`)
 
 // RecordAttempt appends an attempt to a delivery's log and applies its
 // outcome in one script: the delivery's status, counters and next retry
 // time; the webhook's failure count, last delivery and success times and,
 // for an exhausted ladder, its streak of exhausted deliveries, which it
 // returns. A test delivery never touches the webhook's counters. A delivery
-// that left pending meanwhile (cancelled) keeps its status. endedRetry is the
+// that left pending meanwhile (cancelled) keeps its status. The delivery's
+// in-flight slot, if it holds one, is given back. endedRetry is the
 // task's retry count, kept when the attempt ends the delivery as failed.
 func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int) (streak int, err error) {
 	raw, err := json.Marshal(a)
@@ -60,7 +100,8 @@ func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webho
 		test = "1"
 	}
 	ten := d.TenantID
-	keys := []string{keyDelivery(ten, d.ID), keyAttempts(ten, d.ID), keyWebhook(ten, d.WebhookID), keyWebhookPending(ten, d.WebhookID)}
+	keys := []string{keyDelivery(ten, d.ID), keyAttempts(ten, d.ID), keyWebhook(ten, d.WebhookID), keyWebhookPending(ten, d.WebhookID),
+		keyWebhookInflight(ten, d.WebhookID)}
 	args := []any{
 		raw, a.Attempt, string(status), ms(a.NextRetryAt), a.ResponseStatus, a.ResponseBody, a.ResponseTimeMs,
 		a.Error, ms(s.now()), s.retention.Milliseconds(), d.ID, string(outcome), test, endedRetry,
@@ -73,7 +114,8 @@ func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webho
 }
 
 // scriptRecordAttempt
-// KEYS: 1 delivery hash, 2 attempts list, 3 webhook hash, 4 webhook pending set.
+// KEYS: 1 delivery hash, 2 attempts list, 3 webhook hash, 4 webhook pending set,
+// 5 webhook in-flight ZSET (the attempt's slot is given back).
 // ARGV: 1 attempt JSON, 2 attempt number, 3 new status, 4 next_retry_at (ms or ""),
 // 5 response status, 6 response body, 7 response time ms, 8 error, 9 now ms,
 // 10 retention ms, 11 delivery ID, 12 outcome, 13 test ("1"/"0"), 14 the task's
@@ -81,6 +123,7 @@ func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webho
 // Returns the webhook's exhausted streak after this attempt (0 unless exhausted),
 // or -1 if the delivery no longer exists.
 var scriptRecordAttempt = redis.NewScript(`
+redis.call('ZREM', KEYS[5], ARGV[11])
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[10])

@@ -220,3 +220,51 @@ func TestUnavailable(t *testing.T) {
 		t.Errorf("took %v", time.Since(start))
 	}
 }
+
+// Begin reads an attempt's inputs and takes the endpoint's slot only for a
+// due delivery; the cap and the rate limit hold; recording the attempt gives
+// the slot back.
+func TestBeginTakesSlots(t *testing.T) {
+	s, rc := newStore(t, time.Hour)
+	ctx := context.Background()
+	ep, ev, d := fixture(t, s)
+	turn, err := s.Begin(ctx, d.TenantID, d.ID, ev.ID, ep.ID, 1, time.Minute)
+	if err != nil || !turn.Holding || turn.Delivery.ID != d.ID || turn.Event.ID != ev.ID || turn.Endpoint.ID != ep.ID {
+		t.Fatalf("Begin = %+v, %v", turn, err)
+	}
+	// A second delivery of the same webhook finds the single slot taken.
+	d2 := *d
+	d2.ID = webhook.NewID(webhook.PrefixDelivery, time.Now())
+	if err := s.AddDeliveries(ctx, ev, []*webhook.Delivery{&d2}); err != nil {
+		t.Fatal(err)
+	}
+	turn2, _ := s.Begin(ctx, d.TenantID, d2.ID, ev.ID, ep.ID, 1, time.Minute)
+	if turn2.Holding || turn2.Wait != webhook.WaitConcurrency {
+		t.Errorf("second Begin = %+v", turn2)
+	}
+	if _, err := s.RecordAttempt(ctx, d, &webhook.Attempt{Attempt: 1, At: time.Now()}, webhook.OutcomeSuccess, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := rc.ZCard(ctx, keyWebhookInflight(d.TenantID, ep.ID)).Val(); n != 0 {
+		t.Errorf("%d slots held after the attempt was recorded", n)
+	}
+	// Not due (succeeded): nothing is taken.
+	turn3, _ := s.Begin(ctx, d.TenantID, d.ID, ev.ID, ep.ID, 1, time.Minute)
+	if turn3.Holding || turn3.Wait != "" || turn3.Delivery.Status != webhook.DeliverySucceeded {
+		t.Errorf("Begin of a succeeded delivery = %+v", turn3)
+	}
+	// A rate limit of 1/s: the first token is there, the next is ~1s away.
+	ep.RateLimit = 1
+	if err := s.SaveSettings(ctx, ep); err != nil {
+		t.Fatal(err)
+	}
+	turn4, _ := s.Begin(ctx, d.TenantID, d2.ID, ev.ID, ep.ID, 5, time.Minute)
+	_ = s.Release(ctx, d.TenantID, ep.ID, d2.ID)
+	d3 := d2
+	d3.ID = webhook.NewID(webhook.PrefixDelivery, time.Now())
+	_ = s.AddDeliveries(ctx, ev, []*webhook.Delivery{&d3})
+	turn5, _ := s.Begin(ctx, d.TenantID, d3.ID, ev.ID, ep.ID, 5, time.Minute)
+	if !turn4.Holding || turn5.Holding || turn5.Wait != webhook.WaitRateLimit || turn5.Delay <= 0 || turn5.Delay > time.Second {
+		t.Errorf("rate limit: %+v then %+v", turn4, turn5)
+	}
+}

@@ -17,7 +17,7 @@ import (
 
 // handlerStore is what the handler needs of the store.
 type handlerStore interface {
-	Load(ctx context.Context, tenantID, deliveryID, eventID, webhookID string) (*webhook.Delivery, *webhook.Event, *webhook.Endpoint, error)
+	Begin(ctx context.Context, tenantID, deliveryID, eventID, webhookID string, maxInFlight int, lease time.Duration) (*webhook.Turn, error)
 	RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int) (int, error)
 	EndDeliveries(ctx context.Context, tenantID, webhookID string, ids []string, status webhook.DeliveryStatus, reason string) (int, error)
 	Acquire(ctx context.Context, tenantID, webhookID, deliveryID string, maxInFlight, rate int, lease time.Duration) (string, time.Duration, error)
@@ -54,10 +54,15 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
 		return fmt.Errorf("tasks: bad payload: %v: %w", err, asynq.SkipRetry)
 	}
-	d, ev, ep, err := h.store.Load(ctx, p.TenantID, p.DeliveryID, p.EventID, p.WebhookID)
+	// One round trip reads the delivery, its event and its webhook and, when
+	// the delivery is due, takes the endpoint's in-flight slot (and rate
+	// token); RecordAttempt gives the slot back.
+	settings := h.queue.settings
+	b, err := h.store.Begin(ctx, p.TenantID, p.DeliveryID, p.EventID, p.WebhookID, settings.EndpointConcurrency, settings.TaskTimeout())
 	if err != nil {
 		return err // the store is unreachable: try again shortly
 	}
+	d, ev, ep := b.Delivery, b.Event, b.Endpoint
 	// Bookkeeping after the send must happen even if the task's context ends.
 	bg := context.WithoutCancel(ctx)
 	retried, _ := asynq.GetRetryCount(ctx)
@@ -66,10 +71,10 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		// dashboard's "run"): that is a manual retry, a fresh ladder. A
 		// crashed task recovered after the delivery failed has a higher
 		// retry count and falls through to be dropped.
-		if err := h.queue.store.Rerun(bg, d, h.queue.settings.Schedule.Attempts(), webhook.TriggerManual); err != nil {
+		if err := h.queue.store.Rerun(bg, d, settings.Schedule.Attempts(), webhook.TriggerManual); err != nil {
 			return err
 		}
-		d.Status, d.MaxAttempts, d.NextTrigger, d.EndedRetry = webhook.DeliveryPending, d.MaxAttempts+h.queue.settings.Schedule.Attempts(), webhook.TriggerManual, -1
+		d.Status, d.MaxAttempts, d.NextTrigger, d.EndedRetry = webhook.DeliveryPending, d.MaxAttempts+settings.Schedule.Attempts(), webhook.TriggerManual, -1
 	}
 	switch {
 	case d == nil:
@@ -87,6 +92,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if n > d.MaxAttempts {
 		// Only reachable when Asynq re-ran a task whose last attempt was
 		// recorded but not acknowledged.
+		h.release(bg, b, d)
 		if err := h.end(bg, d, webhook.DeliveryFailed, ""); err != nil {
 			return err
 		}
@@ -95,20 +101,19 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 
 	// A busy or rate-limited endpoint waits without using an attempt, and
 	// without holding a worker slot: the task is deferred.
-	settings := h.queue.settings
-	wait, delay, err := h.store.Acquire(ctx, d.TenantID, d.WebhookID, d.ID, settings.EndpointConcurrency, ep.RateLimit, settings.TaskTimeout())
-	if err != nil {
-		return err
-	}
-	if wait != "" {
-		h.queue.rec.Waited(wait)
-		return &DeferError{After: deferDelay(wait, delay), Reason: wait}
-	}
-	defer func() {
-		if err := h.store.Release(bg, d.TenantID, d.WebhookID, d.ID); err != nil {
-			h.log.Warn("release endpoint slot", "delivery_id", d.ID, "error", err)
+	if !b.Holding {
+		wait, delay := b.Wait, b.Delay
+		if wait == "" { // Begin did not try (a dashboard run made it due)
+			if wait, delay, err = h.store.Acquire(ctx, d.TenantID, d.WebhookID, d.ID, settings.EndpointConcurrency, ep.RateLimit, settings.TaskTimeout()); err != nil {
+				return err
+			}
 		}
-	}()
+		if wait != "" {
+			h.queue.rec.Waited(wait)
+			return &DeferError{After: deferDelay(wait, delay), Reason: wait}
+		}
+		b.Holding = true
+	}
 
 	a := h.sender.Send(ctx, webhook.Message{Endpoint: ep, Event: ev, Delivery: d, Attempt: n}, h.now())
 	a.Trigger = d.NextTrigger
@@ -121,6 +126,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	streak, err := h.store.RecordAttempt(bg, d, &a, outcome, retried)
 	if err != nil {
+		h.release(bg, b, d)
 		return err
 	}
 	h.logAttempt(d, &a, delay)
@@ -174,6 +180,16 @@ func (h *Handler) judge(d *webhook.Delivery, a *webhook.Attempt) (webhook.Outcom
 	inRun := a.Attempt - (d.MaxAttempts - sched.Attempts())
 	delay := max(sched.Delay(inRun), a.RetryAfter)
 	return webhook.OutcomeRetry, delay
+}
+
+// release gives back an in-flight slot taken for an attempt not recorded.
+func (h *Handler) release(ctx context.Context, b *webhook.Turn, d *webhook.Delivery) {
+	if !b.Holding {
+		return
+	}
+	if err := h.store.Release(ctx, d.TenantID, d.WebhookID, d.ID); err != nil {
+		h.log.Warn("release endpoint slot", "delivery_id", d.ID, "error", err)
+	}
 }
 
 func (h *Handler) end(ctx context.Context, d *webhook.Delivery, status webhook.DeliveryStatus, reason string) error {

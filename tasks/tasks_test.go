@@ -68,8 +68,14 @@ type fakeStore struct {
 	limit     string
 }
 
-func (f *fakeStore) Load(context.Context, string, string, string, string) (*webhook.Delivery, *webhook.Event, *webhook.Endpoint, error) {
-	return f.d, f.ev, f.ep, nil
+func (f *fakeStore) Begin(context.Context, string, string, string, string, int, time.Duration) (*webhook.Turn, error) {
+	t := &webhook.Turn{Delivery: f.d, Event: f.ev, Endpoint: f.ep}
+	due := f.d != nil && f.d.Status == webhook.DeliveryPending && f.ev != nil && f.ep != nil && (f.ep.Status == webhook.StatusActive || f.d.Test)
+	if due {
+		t.Wait = f.limit
+		t.Holding = f.limit == ""
+	}
+	return t, nil
 }
 
 func (f *fakeStore) RecordAttempt(_ context.Context, _ *webhook.Delivery, a *webhook.Attempt, o webhook.Outcome, _ int) (int, error) {

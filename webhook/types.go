@@ -225,3 +225,21 @@ const (
 	WaitConcurrency = "concurrency" // the endpoint has its maximum in flight
 	WaitRateLimit   = "rate_limit"  // the endpoint's rate_limit is used up
 )
+
+// Turn is a delivery's turn: what one attempt needs, read in one round
+// trip, and whether the endpoint's in-flight slot was taken for it.
+type Turn struct {
+	// Any of these may be nil: the delivery or event expired, the webhook
+	// was deleted.
+	Delivery *Delivery
+	Event    *Event
+	Endpoint *Endpoint
+	// Holding reports that an in-flight slot (and a rate token) was taken
+	// for the delivery; recording the attempt (or a release) gives it back.
+	Holding bool
+	// Wait is why no slot was taken although the delivery is due
+	// (WaitConcurrency or WaitRateLimit), with Delay until a
+	// token is due for the rate limit; "" otherwise.
+	Wait  string
+	Delay time.Duration
+}

@@ -228,7 +228,7 @@ func (b *bench) enqueueCeiling() float64 {
 func (b *bench) spawn(cmd string, extra ...string) (string, *exec.Cmd) {
 	c := exec.Command(b.bin, cmd)
 	c.Env = append(os.Environ(), "TIDINGS_REDIS_URL="+b.redisURL, "TIDINGS_ADMIN_TOKEN="+adminToken, "TIDINGS_HTTP_ADDR=127.0.0.1:0",
-		"TIDINGS_ALLOW_HTTP=true", "TIDINGS_ALLOW_PRIVATE_NETWORKS=true", "TIDINGS_ENDPOINT_CONCURRENCY=50", "TIDINGS_LOG_LEVEL=warn")
+		"TIDINGS_ALLOW_HTTP=true", "TIDINGS_ALLOW_PRIVATE_NETWORKS=true", "TIDINGS_LOG_LEVEL=warn")
 	c.Env = append(c.Env, extra...)
 	var out syncBuf
 	c.Stdout, c.Stderr = &out, &out
