@@ -225,11 +225,12 @@ func operational(d *webhook.Delivery) bool {
 }
 
 // deferDelay is how long a deferred delivery waits: until the bucket has a
-// token, or about a second for a free slot, with jitter so that deferred
-// deliveries do not come back in lockstep.
+// token, or briefly for a free slot; jitter keeps deferred deliveries from
+// coming back in lockstep. Asynq keeps due times in whole seconds, so a
+// deferral costs up to a second whatever is asked.
 func deferDelay(reason string, wait time.Duration) time.Duration {
 	if reason == webhook.WaitConcurrency {
-		wait = 500 * time.Millisecond
+		return rand.N(500 * time.Millisecond)
 	}
-	return wait + rand.N(time.Second)
+	return wait + rand.N(250*time.Millisecond)
 }
