@@ -121,14 +121,14 @@ func (b *bench) runAll() error {
 	ceiling := b.ceiling()
 	enqueue := b.enqueueCeiling()
 
-	one, ingest, p50, p99 := b.throughput("all", 1, 1, false)
-	b.row("Tidings deliveries/s, 1 webhook, `tidings all`", f0(one), fmt.Sprintf("%.2f× ceiling", one/ceiling))
+	one, ingest, p50, p99, d50, d99 := b.throughput("all", 1, 1, false)
+	b.row("Tidings deliveries/s, 1 webhook, `tidings all`", f0(one), fmt.Sprintf("%.2f× ceiling; backlog drained: p50 %s p99 %s after start", one/ceiling, ms(d50), ms(d99)))
 	b.row("API ingest events/s, 32 clients, 1 webhook", f0(ingest), fmt.Sprintf("%.2f× enqueue; p50 %s p99 %s", ingest/enqueue, ms(p50), ms(p99)))
-	fan, _, _, _ := b.throughput("all", 10, b.n/10, false)
+	fan, _, _, _, _, _ := b.throughput("all", 10, 10, false)
 	b.row("Tidings deliveries/s, 10 webhooks (fan-out), `tidings all`", f0(fan), fmt.Sprintf("%.2f× ceiling", fan/ceiling))
-	split, _, _, _ := b.throughput("split", 1, 1, false)
+	split, _, _, _, _, _ := b.throughput("split", 1, 1, false)
 	b.row("Tidings deliveries/s, 1 webhook, api + 2 workers", f0(split), fmt.Sprintf("%.2f× ceiling", split/ceiling))
-	splitFan, _, _, _ := b.throughput("split", 10, b.n/10, false)
+	splitFan, _, _, _, _, _ := b.throughput("split", 10, 10, false)
 	b.row("Tidings deliveries/s, 10 webhooks, api + 2 workers", f0(splitFan), fmt.Sprintf("%.2f× ceiling", splitFan/ceiling))
 
 	lp50, lp99, rate := b.latency(one / 2)
@@ -136,8 +136,8 @@ func (b *bench) runAll() error {
 	ip50, ip99, irate := b.ingestLatency(ingest / 2)
 	b.row("API request latency at half the ingest rate, p50 / p99", ms(ip50)+" / "+ms(ip99), fmt.Sprintf("at %.0f requests/s", irate))
 
-	slow, _, sp50, sp99 := b.throughput("all", 1, 1, true)
-	b.row("fast webhook deliveries/s with a 5 s webhook mixed in", f0(slow), fmt.Sprintf("%.2f× without; fast p50 %s p99 %s", slow/one, ms(sp50), ms(sp99)))
+	slow, _, _, _, s50, s99 := b.throughput("all", 1, 1, true)
+	b.row("fast webhook deliveries/s with a 5 s webhook mixed in", f0(slow), fmt.Sprintf("%.2f× without; backlog drained: p50 %s p99 %s after start", slow/one, ms(s50), ms(s99)))
 
 	perDelivery, perTask := b.memory()
 	b.row("Redis bytes per retained delivery (5 attempts)", f0(perDelivery), "response bodies empty")
@@ -260,7 +260,9 @@ func (b *bench) stopAll() {
 // (measuring ingest), then starts the workers and times the deliveries.
 // mode is "all" (one process) or "split" (api + 2 workers). With slow, a
 // second webhook that sleeps 5 s per request also gets one event in ten.
-func (b *bench) throughput(mode string, webhooks, eventsDivisor int, slow bool) (rate, ingest float64, p50, p99 time.Duration) {
+// It returns the delivery rate, the ingest rate and request latency, and
+// when the fast webhook's deliveries arrived after the workers started.
+func (b *bench) throughput(mode string, webhooks, eventsDivisor int, slow bool) (rate, ingest float64, p50, p99, d50, d99 time.Duration) {
 	b.flush()
 	n := b.n
 	api, apiProc := b.spawn("api")
@@ -324,13 +326,10 @@ func (b *bench) throughput(mode string, webhooks, eventsDivisor int, slow bool) 
 	}
 	b.recv.wait(10 * time.Minute)
 	rate = float64(deliveries) / time.Since(start).Seconds()
-	if slow {
-		p50, p99 = b.recv.percentiles()
-	} else {
-		p50, p99 = lat[len(lat)/2], lat[len(lat)*99/100]
-	}
+	p50, p99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	d50, d99 = b.recv.percentiles()
 	b.stopAll()
-	return rate, ingest, p50, p99
+	return rate, ingest, p50, p99, d50, d99
 }
 
 // latency publishes at a fixed rate to `tidings all` and measures publish →

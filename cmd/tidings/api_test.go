@@ -352,7 +352,7 @@ func TestMetrics(t *testing.T) {
 	rc := newReceiver(t, nil)
 	in.webhook(key, rc.URL, "*")
 	publish(in, key, "batch.done", map[string]any{})
-	worker := spawnWorker(t, env)
+	worker := startCmd(t, "worker", env)
 	eventually(t, 10*time.Second, "delivery", func() bool { return rc.count() == 1 })
 
 	api := in.must(200, "GET", "/metrics", "", nil)
@@ -375,22 +375,4 @@ func TestMetrics(t *testing.T) {
 	worker.must(200, "GET", "/healthz", "", nil)
 	worker.must(200, "GET", "/readyz", "", nil)
 	worker.must(404, "GET", "/v1/webhooks", key, nil)
-}
-
-// spawnWorker runs `tidings worker` in-process.
-func spawnWorker(t *testing.T, env map[string]string) *instance {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &instance{t: t, out: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
-	go func() { w.done <- run(ctx, []string{"worker"}, func(k string) string { return env[k] }, w.out) }()
-	re := regexp.MustCompile(`Worker health on (http://\S+)`)
-	eventually(t, 15*time.Second, "the worker to listen", func() bool {
-		if m := re.FindStringSubmatch(w.out.String()); m != nil {
-			w.base = m[1]
-			return true
-		}
-		return false
-	})
-	t.Cleanup(w.stop)
-	return w
 }

@@ -78,9 +78,10 @@ func testEnv(redisURL string, extra map[string]string) map[string]string {
 	return env
 }
 
-var listenRe = regexp.MustCompile(`(?m)^(?:API listening on |API: )(http://\S+)$`)
+var listenRe = regexp.MustCompile(`(?m)^(?:API listening on |API: |Worker health on )(http://\S+)$`)
 
-// startCmd runs a command of the binary in-process until the test ends.
+// startCmd runs a command of the binary in-process until the test ends and
+// waits for its HTTP address (a worker's is its health port).
 func startCmd(t *testing.T, cmd string, env map[string]string) *instance {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -255,19 +255,21 @@ func serve(ctx context.Context, wg *sync.WaitGroup, errc chan<- error, addr stri
 }
 
 // newRedis builds the process's one Redis client, shared by the store, the
-// Asynq client, server and inspector, and the dashboard. Short timeouts make
-// the API answer 503 within a second when Redis is unreachable.
+// Asynq client, server and inspector, and the dashboard. Its timeouts make
+// the API answer 503 within a second when Redis is down or hung: a refused
+// connection fails at once, a hung one after the read timeout, and no
+// command is retried (the caller's retry, or Asynq's, is the retry).
 func newRedis(cfg config.Config) (redis.UniversalClient, error) {
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("TIDINGS_REDIS_URL: %v", err)
 	}
-	opts.DialTimeout = 500 * time.Millisecond
-	opts.ReadTimeout = 2 * time.Second
-	opts.WriteTimeout = 2 * time.Second
-	opts.MaxRetries = 1
+	opts.DialTimeout = 300 * time.Millisecond
+	opts.ReadTimeout = 700 * time.Millisecond
+	opts.WriteTimeout = 700 * time.Millisecond
+	opts.MaxRetries = -1 // none
 	opts.PoolSize = cfg.WorkerConcurrency + 50
-	opts.PoolTimeout = 2 * time.Second
+	opts.PoolTimeout = time.Second
 	return redis.NewClient(opts), nil
 }
 
