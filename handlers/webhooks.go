@@ -251,7 +251,8 @@ func (a *API) applyActive(ctx context.Context, e *webhook.Endpoint, active bool)
 	default:
 		return nil
 	}
-	return a.store.SetStatus(ctx, e.TenantID, e.ID, e.Status, e.DisabledReason)
+	_, err := a.store.SetStatus(ctx, e.TenantID, e.ID, e.Status, e.DisabledReason)
+	return err
 }
 
 func (a *API) deleteWebhook(c *gin.Context) {
@@ -274,7 +275,7 @@ func (a *API) enableWebhook(c *gin.Context) {
 		return
 	}
 	e.Status, e.DisabledReason, e.FailureCount, e.ExhaustedStreak = webhook.StatusActive, "", 0, 0
-	if err := a.store.SetStatus(c.Request.Context(), e.TenantID, e.ID, e.Status, ""); err != nil {
+	if _, err := a.store.SetStatus(c.Request.Context(), e.TenantID, e.ID, e.Status, ""); err != nil {
 		fail(c, a.log, err)
 		return
 	}

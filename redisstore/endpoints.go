@@ -183,32 +183,36 @@ redis.call('HSET', KEYS[1], 'cfg', ARGV[1])
 return 1`)
 
 // SetStatus changes a webhook's status; activating it also resets its
-// failure counters. webhook.ErrNotFound if it does not exist.
-func (s *Store) SetStatus(ctx context.Context, tenantID, id string, status webhook.EndpointStatus, reason string) error {
+// failure counters. It reports whether the status changed (a webhook
+// already disabled is not disabled again). webhook.ErrNotFound if it does
+// not exist.
+func (s *Store) SetStatus(ctx context.Context, tenantID, id string, status webhook.EndpointStatus, reason string) (bool, error) {
 	args := []any{string(status), reason}
 	n, err := scriptSetStatus.Run(ctx, s.rdb, []string{keyWebhook(tenantID, id)}, args...).Int()
 	if err != nil {
-		return wrap("set webhook status", err)
+		return false, wrap("set webhook status", err)
 	}
 	if n == 0 {
-		return wrap("set webhook status", webhook.ErrNotFound)
+		return false, wrap("set webhook status", webhook.ErrNotFound)
 	}
-	return nil
+	return n == 1, nil
 }
 
 // scriptSetStatus: KEYS[1] webhook hash; ARGV[1] status, ARGV[2] reason.
-// Active resets failure_count and exhausted_streak. Returns 0 if missing.
+// Active resets failure_count and exhausted_streak. Returns 0 if missing, 2
+// if the status was already that, else 1.
 var scriptSetStatus = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local old = redis.call('HGET', KEYS[1], 'status')
+if not old then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'disabled_reason', ARGV[2])
+if old == ARGV[1] and ARGV[1] ~= 'active' then return 2 end
 if ARGV[1] == 'active' then
   redis.call('HSET', KEYS[1], 'failure_count', 0, 'exhausted_streak', 0)
 end
 return 1`)
 
 // DeleteEndpoint removes a webhook and returns the IDs of its pending
-// deliveries, which the caller cancels. Its delivery log stays until it
-// expires.
+// deliveries, which the caller cancels.
 func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) ([]string, error) {
 	pending, err := s.rdb.SMembers(ctx, keyWebhookPending(tenantID, id)).Result()
 	if err != nil {
@@ -218,6 +222,9 @@ func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) ([]stri
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		n = p.Del(ctx, keyWebhook(tenantID, id))
 		p.ZRem(ctx, keyWebhooks(tenantID), id)
+		// Its delivery index, slots and bucket go too; the deliveries
+		// themselves expire with the log retention.
+		p.Del(ctx, keyWebhookDeliveries(tenantID, id), keyWebhookInflight(tenantID, id), keyWebhookBucket(tenantID, id))
 		return nil
 	})
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 // queueStore is what the Queue needs of the store.
 type queueStore interface {
 	EndDeliveries(ctx context.Context, tenantID, webhookID string, ids []string, status webhook.DeliveryStatus, reason string) (int, error)
-	SetStatus(ctx context.Context, tenantID, id string, status webhook.EndpointStatus, reason string) error
+	SetStatus(ctx context.Context, tenantID, id string, status webhook.EndpointStatus, reason string) (bool, error)
 	PendingDeliveries(ctx context.Context, tenantID, webhookID string) ([]string, error)
 	Rerun(ctx context.Context, d *webhook.Delivery, extra int, trigger string) error
 	AllEndpoints(ctx context.Context, tenantID string) ([]*webhook.Endpoint, error)
@@ -97,9 +97,11 @@ func (q *Queue) Cancel(ctx context.Context, tenantID, webhookID string, ids []st
 // Disable disables a webhook, cancels its pending deliveries and, when
 // notify, publishes tidings.webhook.disabled to the tenant. A failing
 // delivery of a tidings.* event passes notify false: operational events
-// never beget operational events.
+// never beget operational events. A webhook already disabled is left as it
+// is (several deliveries may exhaust their ladders at once).
 func (q *Queue) Disable(ctx context.Context, tenantID, webhookID, reason string, notify bool) error {
-	if err := q.store.SetStatus(ctx, tenantID, webhookID, webhook.StatusDisabled, reason); err != nil {
+	changed, err := q.store.SetStatus(ctx, tenantID, webhookID, webhook.StatusDisabled, reason)
+	if err != nil || !changed {
 		return err
 	}
 	ids, err := q.store.PendingDeliveries(ctx, tenantID, webhookID)

@@ -95,9 +95,10 @@ func (f *fakeStore) EndDeliveries(_ context.Context, _, _ string, ids []string, 
 	return len(ids), nil
 }
 
-func (f *fakeStore) SetStatus(_ context.Context, _, _ string, s webhook.EndpointStatus, _ string) error {
+func (f *fakeStore) SetStatus(_ context.Context, _, _ string, s webhook.EndpointStatus, _ string) (bool, error) {
+	changed := f.status != s
 	f.status = s
-	return nil
+	return changed, nil
 }
 
 func (f *fakeStore) PendingDeliveries(context.Context, string, string) ([]string, error) {
@@ -204,6 +205,17 @@ func TestHandlerOutcomes(t *testing.T) {
 		}
 		if len(f.published) != 2 || f.published[0] != EventDeliveryExhausted || f.published[1] != EventWebhookDisabled {
 			t.Errorf("operational events = %v", f.published)
+		}
+	})
+	t.Run("a webhook already disabled is not disabled again", func(t *testing.T) {
+		f := fresh()
+		f.d.Attempt = 2
+		run(t, f, fail500)
+		f.d.Attempt, f.d.Status = 2, webhook.DeliveryPending
+		run(t, f, fail500)
+		want := []string{EventDeliveryExhausted, EventWebhookDisabled, EventDeliveryExhausted}
+		if fmt.Sprint(f.published) != fmt.Sprint(want) {
+			t.Errorf("operational events = %v, want %v", f.published, want)
 		}
 	})
 	t.Run("a failing tidings.* delivery causes no operational event", func(t *testing.T) {

@@ -46,11 +46,18 @@ func TestDashboardInBrowser(t *testing.T) {
 	publishN(t, in, key, 3)
 	eventually(t, 10*time.Second, "attempts", func() bool { return rc.count() >= 3 })
 
+	// Chromium may still be writing its profile as it exits, so the profile
+	// folder is removed without failing the test.
+	profile, err := os.MkdirTemp("", "tidings-chromium")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(profile)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900))
+		chromedp.UserDataDir(profile), chromedp.WindowSize(1400, 900))
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancel()
 	ctx, cancel := chromedp.NewContext(actx)
@@ -61,7 +68,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:"+adminToken))
 	var text string
 	var png []byte
-	err := chromedp.Run(ctx,
+	err = chromedp.Run(ctx,
 		network.Enable(),
 		network.SetExtraHTTPHeaders(network.Headers{"Authorization": auth}),
 		chromedp.Navigate(in.base+"/monitoring/"),
