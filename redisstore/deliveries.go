@@ -84,7 +84,7 @@ return {d, e, w, state, wait}`)
 // in-flight slot, if it holds one, is given back. endedRetry is the
 // task's retry count, kept when the attempt ends the delivery as failed.
 func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int) (streak int, err error) {
-	raw, err := json.Marshal(a)
+	raw, err := json.Marshal(storeAttempt(a))
 	if err != nil {
 		return 0, fmt.Errorf("redisstore: encode attempt: %w", err)
 	}
@@ -217,3 +217,45 @@ redis.call('SADD', KEYS[3], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
 return 1`)
+
+// storedAttempt is an attempt as kept in a delivery's attempts list: short
+// keys and Unix milliseconds, since a delivery keeps every attempt for the
+// whole log retention.
+type storedAttempt struct {
+	N      int         `json:"n"`
+	At     int64       `json:"at"`
+	Tr     string      `json:"tr,omitempty"` // omitted: scheduled
+	Status int         `json:"s,omitempty"`
+	Body   string      `json:"b,omitempty"`
+	Ms     int64       `json:"ms"`
+	Timing [4]*float64 `json:"t"` // dns, connect, tls, first byte
+	Class  string      `json:"c,omitempty"`
+	Err    string      `json:"e,omitempty"`
+	Next   int64       `json:"nr,omitempty"`
+}
+
+func storeAttempt(a *webhook.Attempt) storedAttempt {
+	s := storedAttempt{N: a.Attempt, At: a.At.UnixMilli(), Status: a.ResponseStatus, Body: a.ResponseBody, Ms: a.ResponseTimeMs,
+		Timing: [4]*float64{a.Timing.DNSMs, a.Timing.ConnectMs, a.Timing.TLSMs, a.Timing.FirstByteMs},
+		Class:  a.ErrorClass, Err: a.Error}
+	if a.Trigger != webhook.TriggerScheduled {
+		s.Tr = a.Trigger
+	}
+	if !a.NextRetryAt.IsZero() {
+		s.Next = a.NextRetryAt.UnixMilli()
+	}
+	return s
+}
+
+func (s storedAttempt) attempt() webhook.Attempt {
+	a := webhook.Attempt{Attempt: s.N, At: time.UnixMilli(s.At).UTC(), Trigger: s.Tr, ResponseStatus: s.Status, ResponseBody: s.Body,
+		ResponseTimeMs: s.Ms, Timing: webhook.Timing{DNSMs: s.Timing[0], ConnectMs: s.Timing[1], TLSMs: s.Timing[2], FirstByteMs: s.Timing[3]},
+		ErrorClass: s.Class, Error: s.Err}
+	if a.Trigger == "" {
+		a.Trigger = webhook.TriggerScheduled
+	}
+	if s.Next != 0 {
+		a.NextRetryAt = time.UnixMilli(s.Next).UTC()
+	}
+	return a
+}

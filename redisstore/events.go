@@ -40,10 +40,8 @@ func (s *Store) CreateEvent(ctx context.Context, ev *webhook.Event, deliveries [
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, keyEvent(ten, ev.ID), body, s.retention)
 		if !test {
-			for _, k := range []string{keyEvents(ten), keyEventsOfType(ten, ev.Type)} {
-				p.ZAdd(ctx, k, redis.Z{Member: ev.ID})
-				p.ZRemRangeByLex(ctx, k, "-", cut)
-			}
+			p.ZAdd(ctx, keyEvents(ten), redis.Z{Member: ev.ID})
+			p.ZRemRangeByLex(ctx, keyEvents(ten), "-", cut)
 			p.SAdd(ctx, keyTypes(ten), ev.Type)
 		}
 		s.addDeliveries(ctx, p, ev, deliveries)
@@ -130,7 +128,6 @@ func (s *Store) DeleteEvent(ctx context.Context, ev *webhook.Event, deliveries [
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, keyEvent(ten, ev.ID), keyEventDeliveries(ten, ev.ID))
 		p.ZRem(ctx, keyEvents(ten), ev.ID)
-		p.ZRem(ctx, keyEventsOfType(ten, ev.Type), ev.ID)
 		for _, d := range deliveries {
 			p.Del(ctx, keyDelivery(ten, d.ID))
 			p.ZRem(ctx, keyWebhookDeliveries(ten, d.WebhookID), d.ID)
@@ -166,13 +163,10 @@ func (s *Store) GetEvent(ctx context.Context, tenantID, id string) (*webhook.Eve
 }
 
 // ListEvents pages through a tenant's events newest first, optionally of one
-// type. Events past retention have left the index.
+// type (filtered while paging: a per-type index would cost more memory per
+// event than it saves). Events past retention have left the index.
 func (s *Store) ListEvents(ctx context.Context, tenantID, eventType, cursor string, limit int) (Page[*webhook.Event], error) {
-	key := keyEvents(tenantID)
-	if eventType != "" {
-		key = keyEventsOfType(tenantID, eventType)
-	}
-	return scanIndex(ctx, s.rdb, key, cursor, limit, func(ids []string) ([]*webhook.Event, []string, error) {
+	return scanIndex(ctx, s.rdb, keyEvents(tenantID), cursor, limit, func(ids []string) ([]*webhook.Event, []string, error) {
 		if len(ids) == 0 {
 			return nil, nil, nil
 		}
@@ -194,6 +188,9 @@ func (s *Store) ListEvents(ctx context.Context, tenantID, eventType, cursor stri
 			ev, err := decodeEvent(tenantID, str)
 			if err != nil {
 				return nil, nil, err
+			}
+			if eventType != "" && ev.Type != eventType {
+				continue
 			}
 			out = append(out, ev)
 			kept = append(kept, ids[i])
@@ -274,11 +271,11 @@ func (s *Store) Attempts(ctx context.Context, tenantID, id string) ([]webhook.At
 	}
 	out := make([]webhook.Attempt, 0, len(raws))
 	for _, r := range raws {
-		var a webhook.Attempt
+		var a storedAttempt
 		if err := json.Unmarshal([]byte(r), &a); err != nil {
 			return nil, fmt.Errorf("redisstore: corrupt attempt: %w", err)
 		}
-		out = append(out, a)
+		out = append(out, a.attempt())
 	}
 	return out, nil
 }

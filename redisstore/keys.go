@@ -36,7 +36,6 @@ package redisstore
 //	                                  the log retention on each write
 //	tidings:{ten}:evts                ZSET  index of events (test events excluded); trimmed
 //	                                  to retention
-//	tidings:{ten}:evts:<type>         ZSET  index of events of one type; trimmed to retention
 //	tidings:{ten}:evt:<evt>           STRING JSON event with data; TTL = log retention
 //	tidings:{ten}:evt:<evt>:dlvs      HASH  webhook ID → delivery ID: at most one delivery per
 //	                                  (event, webhook); TTL = log retention
@@ -66,7 +65,6 @@ func keyWebhookDeliveries(ten, wh string) string { return tag(ten) + ":wh:" + wh
 func keyWebhookInflight(ten, wh string) string   { return tag(ten) + ":wh:" + wh + ":inflight" }
 func keyWebhookBucket(ten, wh string) string     { return tag(ten) + ":wh:" + wh + ":bucket" }
 func keyEvents(ten string) string                { return tag(ten) + ":evts" }
-func keyEventsOfType(ten, typ string) string     { return tag(ten) + ":evts:" + typ }
 func keyEvent(ten, evt string) string            { return tag(ten) + ":evt:" + evt }
 func keyEventDeliveries(ten, evt string) string  { return tag(ten) + ":evt:" + evt + ":dlvs" }
 func keyDelivery(ten, dlv string) string         { return tag(ten) + ":dlv:" + dlv }

@@ -52,7 +52,7 @@ func TestKeySchema(t *testing.T) {
 	want := map[string]string{
 		keyTenants: "zset", keyTenant(ten): "hash", keyTenantKeys(ten): "hash", keyWebhooks(ten): "zset",
 		keyWebhook(ten, ep.ID): "hash", keyWebhookPending(ten, ep.ID): "set", keyWebhookDeliveries(ten, ep.ID): "zset",
-		keyEvents(ten): "zset", keyEventsOfType(ten, ev.Type): "zset", keyEvent(ten, ev.ID): "string",
+		keyEvents(ten): "zset", keyEvent(ten, ev.ID): "string",
 		keyEventDeliveries(ten, ev.ID): "hash", keyDelivery(ten, d.ID): "hash", keyTypes(ten): "set",
 	}
 	for k, typ := range want {

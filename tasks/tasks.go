@@ -28,12 +28,14 @@ const QueueName = "webhooks"
 
 // Payload is a delivery task's payload: IDs only. The body and the secret
 // stay in the store, so neither reaches Asynq, its heartbeat or the dashboard.
+// The keys are short because Asynq keeps the payload for every queued task
+// (and copies it into worker heartbeats); the dashboard's formatter names them.
 type Payload struct {
-	TenantID   string `json:"tenant_id"`
-	DeliveryID string `json:"delivery_id"`
-	EventID    string `json:"event_id"`
-	WebhookID  string `json:"webhook_id"`
-	EventType  string `json:"event_type"`
+	TenantID   string `json:"t"`
+	DeliveryID string `json:"d"`
+	EventID    string `json:"e"`
+	WebhookID  string `json:"w"`
+	EventType  string `json:"y"`
 }
 
 // PayloadOf is the payload of a delivery's task.

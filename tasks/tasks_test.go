@@ -49,7 +49,7 @@ func TestSettings(t *testing.T) {
 	if err := json.Unmarshal(task.Payload(), &p); err != nil {
 		t.Fatal(err)
 	}
-	if len(p) != 5 || p["delivery_id"] != "dlv_1" || p["tenant_id"] != "ten_1" {
+	if len(p) != 5 || p["d"] != "dlv_1" || p["t"] != "ten_1" {
 		t.Errorf("payload = %v (IDs only)", p)
 	}
 }

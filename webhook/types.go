@@ -180,18 +180,18 @@ type Timing struct {
 
 // Attempt is one HTTP request of a delivery and what came of it.
 type Attempt struct {
-	Attempt        int       `json:"attempt"`
-	At             time.Time `json:"at"`
-	Trigger        string    `json:"trigger"`
-	ResponseStatus int       `json:"response_status,omitempty"`
-	ResponseBody   string    `json:"response_body,omitempty"`
-	ResponseTimeMs int64     `json:"response_time_ms"`
-	Timing         Timing    `json:"timing"`
-	ErrorClass     string    `json:"error_class,omitempty"`
-	Error          string    `json:"error,omitempty"`
-	NextRetryAt    time.Time `json:"next_retry_at,omitzero"`
+	Attempt        int
+	At             time.Time
+	Trigger        string
+	ResponseStatus int // 0 when no response
+	ResponseBody   string
+	ResponseTimeMs int64
+	Timing         Timing
+	ErrorClass     string // "" on success
+	Error          string
+	NextRetryAt    time.Time // zero when none is scheduled
 	// RetryAfter is the wait a 429 or 503 asked for (0 if none); not stored.
-	RetryAfter time.Duration `json:"-"`
+	RetryAfter time.Duration
 }
 
 // Succeeded reports whether the attempt got a 2xx answer.

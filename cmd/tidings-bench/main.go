@@ -36,6 +36,7 @@ import (
 
 func main() {
 	events := flag.Int("events", 20000, "events per throughput run")
+	memoryOnly := flag.Bool("memory-only", false, "measure only Redis memory per delivery and per task")
 	flag.Parse()
 	b, err := newBench(*events)
 	if err != nil {
@@ -43,6 +44,11 @@ func main() {
 		os.Exit(1)
 	}
 	defer b.close()
+	if *memoryOnly {
+		perDelivery, perTask := b.memory()
+		fmt.Printf("Redis bytes per retained delivery (5 attempts): %.0f\nRedis bytes per queued task: %.0f\n", perDelivery, perTask)
+		return
+	}
 	if err := b.runAll(); err != nil {
 		fmt.Fprintln(os.Stderr, "tidings-bench:", err)
 		b.close()
