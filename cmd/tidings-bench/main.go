@@ -338,51 +338,20 @@ func (b *bench) throughput(mode string, webhooks, eventsDivisor int, slow bool) 
 	return rate, ingest, p50, p99, d50, d99
 }
 
-// latency publishes at a fixed rate to `tidings all` and measures publish →
-// first arrival.
-func (b *bench) latency(rate float64) (p50, p99 time.Duration, achieved float64) {
+// paced runs `tidings all` with one webhook, publishes at a fixed rate for
+// the given time, waits for every delivery, and returns each request's
+// latency and the rate achieved; the receiver keeps publish → arrival.
+func (b *bench) paced(rate float64, d time.Duration) (lat []time.Duration, achieved float64) {
 	b.flush()
 	api, _ := b.spawn("all")
 	key := b.tenant(api)
 	b.post(api, key, "/v1/webhooks", `{"url":"`+b.recv.url+`/fast","events":["bench.*"]}`)
-	total := int(rate * 10)
+	total := int(rate * d.Seconds())
 	b.recv.reset(total, false)
 	b.recv.trackLatency()
 	interval := time.Duration(float64(time.Second) / rate)
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	start := time.Now()
-	var wg sync.WaitGroup
-	for i := range total {
-		due := start.Add(time.Duration(i) * interval)
-		time.Sleep(time.Until(due))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t0 := time.Now()
-			id := b.postWith(hc, api, key, "/v1/events", `{"type":"bench.tick","data":{}}`)
-			b.recv.published(id, t0)
-		}()
-	}
-	wg.Wait()
-	achieved = float64(total) / time.Since(start).Seconds()
-	b.recv.wait(5 * time.Minute)
-	p50, p99 = b.recv.percentiles()
-	b.stopAll()
-	return p50, p99, achieved
-}
-
-// ingestLatency measures API request latency at a fixed rate, workers running.
-func (b *bench) ingestLatency(rate float64) (p50, p99 time.Duration, achieved float64) {
-	b.flush()
-	api, _ := b.spawn("all")
-	key := b.tenant(api)
-	b.post(api, key, "/v1/webhooks", `{"url":"`+b.recv.url+`/fast","events":["bench.*"]}`)
-	total := int(rate * 5)
-	b.recv.reset(total, false)
-	interval := time.Duration(float64(time.Second) / rate)
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
-	var lat []time.Duration
-	var mu sync.Mutex
+	lat = make([]time.Duration, total)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := range total {
@@ -391,16 +360,28 @@ func (b *bench) ingestLatency(rate float64) (p50, p99 time.Duration, achieved fl
 		go func() {
 			defer wg.Done()
 			t0 := time.Now()
-			b.postWith(hc, api, key, "/v1/events", `{"type":"bench.tick","data":{}}`)
-			mu.Lock()
-			lat = append(lat, time.Since(t0))
-			mu.Unlock()
+			id := b.postWith(hc, api, key, "/v1/events", `{"type":"bench.tick","data":{}}`)
+			lat[i] = time.Since(t0)
+			b.recv.published(id, t0)
 		}()
 	}
 	wg.Wait()
 	achieved = float64(total) / time.Since(start).Seconds()
 	b.recv.wait(5 * time.Minute)
 	b.stopAll()
+	return lat, achieved
+}
+
+// latency measures publish → first arrival at a fixed publishing rate.
+func (b *bench) latency(rate float64) (p50, p99 time.Duration, achieved float64) {
+	_, achieved = b.paced(rate, 10*time.Second)
+	p50, p99 = b.recv.percentiles()
+	return p50, p99, achieved
+}
+
+// ingestLatency measures API request latency at a fixed rate, workers running.
+func (b *bench) ingestLatency(rate float64) (p50, p99 time.Duration, achieved float64) {
+	lat, achieved := b.paced(rate, 5*time.Second)
 	slices.Sort(lat)
 	return lat[len(lat)/2], lat[len(lat)*99/100], achieved
 }
