@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"sort"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -242,5 +241,3 @@ func (a *API) eventTypes(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, gin.H{"data": out})
 }
-
-func secondsDuration(n int) time.Duration { return time.Duration(n) * time.Second }

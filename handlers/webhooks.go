@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -311,7 +312,7 @@ func (a *API) rotateSecret(c *gin.Context) {
 		}
 	}
 	if grace > 0 {
-		kept = append(kept, webhook.OldSecret{Secret: e.Secret, ExpiresAt: now.Add(secondsDuration(grace))})
+		kept = append(kept, webhook.OldSecret{Secret: e.Secret, ExpiresAt: now.Add(time.Duration(grace) * time.Second)})
 	}
 	e.OldSecrets = kept
 	e.Secret = webhook.NewSecret()

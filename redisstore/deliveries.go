@@ -129,7 +129,7 @@ redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[10])
 local st = redis.call('HGET', KEYS[1], 'status')
 redis.call('HSET', KEYS[1], 'attempt', ARGV[2], 'next_retry_at', ARGV[4], 'last_status', ARGV[5],
-  'last_body', ARGV[6], 'last_time_ms', ARGV[7], 'last_error', ARGV[8], 'has_attempt', '1',
+  'last_body', ARGV[6], 'last_time_ms', ARGV[7], 'last_error', ARGV[8],
   'next_trigger', 'scheduled', 'updated_at', ARGV[9])
 if st == 'pending' then
   redis.call('HSET', KEYS[1], 'status', ARGV[3])

@@ -46,7 +46,7 @@ func decodeEndpoint(tenantID, id string, h map[string]string) (*webhook.Endpoint
 	return &webhook.Endpoint{
 		ID: id, TenantID: tenantID, URL: cfg.URL, Events: cfg.Events, Description: cfg.Description,
 		Headers: cfg.Headers, Metadata: cfg.Metadata, RateLimit: cfg.RateLimit, Secret: cfg.Secret,
-		OldSecrets: cfg.OldSecrets, CreatedAt: fromMs(fmt.Sprint(cfg.CreatedAt)), UpdatedAt: fromMs(fmt.Sprint(cfg.UpdatedAt)),
+		OldSecrets: cfg.OldSecrets, CreatedAt: unixMs(cfg.CreatedAt), UpdatedAt: unixMs(cfg.UpdatedAt),
 		Status: webhook.EndpointStatus(h["status"]), DisabledReason: h["disabled_reason"],
 		FailureCount: atoi(h["failure_count"]), ExhaustedStreak: atoi(h["exhausted_streak"]),
 		LastDeliveryAt: fromMs(h["last_delivery_at"]), LastSuccessAt: fromMs(h["last_success_at"]),

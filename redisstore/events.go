@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -144,7 +143,7 @@ func decodeEvent(tenantID, raw string) (*webhook.Event, error) {
 		return nil, fmt.Errorf("redisstore: corrupt event: %w", err)
 	}
 	return &webhook.Event{ID: se.ID, TenantID: tenantID, Type: se.Type, Data: se.Data, ClientID: se.ClientID,
-		CreatedAt: fromMs(strconv.FormatInt(se.CreatedAt, 10))}, nil
+		CreatedAt: unixMs(se.CreatedAt)}, nil
 }
 
 // GetEvent returns an event and the IDs of its deliveries by webhook ID.
@@ -222,7 +221,7 @@ func decodeDelivery(tenantID, id string, h map[string]string) *webhook.Delivery 
 		Status: webhook.DeliveryStatus(h["status"]), Attempt: atoi(h["attempt"]), MaxAttempts: atoi(h["max_attempts"]),
 		NextRetryAt: fromMs(h["next_retry_at"]), NextTrigger: h["next_trigger"], Test: h["test"] == "1", EndedRetry: -1,
 		LastResponseStatus: atoi(h["last_status"]), LastResponseBody: h["last_body"],
-		LastResponseTimeMs: int64(atoi(h["last_time_ms"])), LastError: h["last_error"], HasAttempt: h["has_attempt"] == "1",
+		LastResponseTimeMs: int64(atoi(h["last_time_ms"])), LastError: h["last_error"],
 		CreatedAt: fromMs(h["created_at"]), UpdatedAt: fromMs(h["updated_at"]),
 	}
 	if v, ok := h["ended_retry"]; ok && v != "" {

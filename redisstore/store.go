@@ -146,8 +146,13 @@ func ms(t time.Time) string {
 }
 
 func fromMs(s string) time.Time {
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n == 0 {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return unixMs(n)
+}
+
+// unixMs is the time of Unix milliseconds, zero for 0.
+func unixMs(n int64) time.Time {
+	if n == 0 {
 		return time.Time{}
 	}
 	return time.UnixMilli(n).UTC()

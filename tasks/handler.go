@@ -148,7 +148,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	// Exhausted.
 	if !d.Test && !operational(d) {
 		done := *d
-		done.Status, done.Attempt, done.NextRetryAt, done.HasAttempt = webhook.DeliveryFailed, n, time.Time{}, true
+		done.Status, done.Attempt, done.NextRetryAt = webhook.DeliveryFailed, n, time.Time{}
 		done.LastResponseStatus, done.LastResponseBody, done.LastResponseTimeMs, done.LastError = a.ResponseStatus, a.ResponseBody, a.ResponseTimeMs, a.Error
 		done.UpdatedAt = a.At
 		if err := h.queue.Notify(bg, d.TenantID, EventDeliveryExhausted, webhook.DeliveryView(&done)); err != nil {

@@ -151,7 +151,6 @@ type Delivery struct {
 	LastResponseBody   string
 	LastResponseTimeMs int64
 	LastError          string
-	HasAttempt         bool // whether the last_* fields are set
 
 	CreatedAt time.Time
 	UpdatedAt time.Time

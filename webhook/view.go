@@ -85,7 +85,7 @@ func DeliveryView(d *Delivery) DeliveryJSON {
 	if d.Status == DeliveryPending {
 		out.NextRetryAt = TimeOrNil(d.NextRetryAt)
 	}
-	if d.HasAttempt {
+	if d.Attempt > 0 { // the last_* fields are set
 		if d.LastResponseStatus != 0 {
 			st := d.LastResponseStatus
 			out.LastResponseStatus = &st
