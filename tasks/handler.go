@@ -36,6 +36,7 @@ type Handler struct {
 	queue  *Queue
 	log    *slog.Logger
 	now    func() time.Time
+	gates  *gates
 }
 
 // NewHandler returns the delivery handler.
@@ -43,7 +44,7 @@ func NewHandler(store handlerStore, sender attemptSender, queue *Queue, log *slo
 	if now == nil {
 		now = time.Now
 	}
-	return &Handler{store: store, sender: sender, queue: queue, log: log, now: now}
+	return &Handler{store: store, sender: sender, queue: queue, log: log, now: now, gates: newGates()}
 }
 
 // ProcessTask makes the next attempt of a delivery and records it before
@@ -103,8 +104,17 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	// without holding a worker slot: the task is deferred.
 	if !b.Holding {
 		wait, delay := b.Wait, b.Delay
+		acquire := func() (err error) {
+			wait, delay, err = h.store.Acquire(ctx, d.TenantID, d.WebhookID, d.ID, settings.EndpointConcurrency, ep.RateLimit, settings.TaskTimeout())
+			return err
+		}
 		if wait == "" { // Begin did not try (a dashboard run made it due)
-			if wait, delay, err = h.store.Acquire(ctx, d.TenantID, d.WebhookID, d.ID, settings.EndpointConcurrency, ep.RateLimit, settings.TaskTimeout()); err != nil {
+			if err := acquire(); err != nil {
+				return err
+			}
+		}
+		for deadline := h.now().Add(maxSlotWait); wait == webhook.WaitConcurrency && h.gates.wait(ctx, d.WebhookID, h.now(), deadline); {
+			if err := acquire(); err != nil {
 				return err
 			}
 		}
@@ -129,6 +139,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		h.release(bg, b, d)
 		return err
 	}
+	h.gates.released(d.WebhookID, h.now())
 	h.logAttempt(d, &a, delay)
 	h.queue.rec.Attempted(outcome, time.Duration(a.ResponseTimeMs)*time.Millisecond)
 
@@ -189,7 +200,9 @@ func (h *Handler) release(ctx context.Context, b *webhook.Turn, d *webhook.Deliv
 	}
 	if err := h.store.Release(ctx, d.TenantID, d.WebhookID, d.ID); err != nil {
 		h.log.Warn("release endpoint slot", "delivery_id", d.ID, "error", err)
+		return
 	}
+	h.gates.released(d.WebhookID, h.now())
 }
 
 func (h *Handler) end(ctx context.Context, d *webhook.Delivery, status webhook.DeliveryStatus, reason string) error {

@@ -37,6 +37,8 @@ import (
 func main() {
 	events := flag.Int("events", 20000, "events per throughput run")
 	memoryOnly := flag.Bool("memory-only", false, "measure only Redis memory per delivery and per task")
+	commandStats := flag.Bool("commandstats", false, "print Redis command counts and CPU per delivery for each throughput run")
+	only := flag.String("only", "", "comma-separated measures to run (ceiling,enqueue,one,fanout,split,splitfan,latency,ingestlat,slow,memory); default all")
 	flag.Parse()
 	b, err := newBench(*events)
 	if err != nil {
@@ -44,6 +46,10 @@ func main() {
 		os.Exit(1)
 	}
 	defer b.close()
+	b.commandStats = *commandStats
+	if *only != "" {
+		b.only = strings.Split(*only, ",")
+	}
 	if *memoryOnly {
 		perDelivery, perTask := b.memory()
 		fmt.Printf("Redis bytes per retained delivery (5 attempts): %.0f\nRedis bytes per queued task: %.0f\n", perDelivery, perTask)
@@ -66,7 +72,13 @@ type bench struct {
 	recv     *receiver
 	rows     [][3]string // metric, value, note
 	procs    []*exec.Cmd
+	only     []string // measures to run; all when empty
+
+	commandStats bool
 }
+
+// wants reports whether the measure named m is to run.
+func (b *bench) wants(m string) bool { return len(b.only) == 0 || slices.Contains(b.only, m) }
 
 const adminToken = "bench-admin-token-0123456789abcdef"
 
@@ -124,30 +136,50 @@ func (b *bench) row(metric, value, note string) {
 
 func (b *bench) runAll() error {
 	fmt.Printf("machine: %d CPUs, %s, %s/%s; redis-server local; %d events per run\n\n", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, b.n)
-	ceiling := b.ceiling()
-	enqueue := b.enqueueCeiling()
-
-	one, ingest, p50, p99, d50, d99 := b.throughput("all", 1, 1, false)
-	b.row("Tidings deliveries/s, 1 webhook, `tidings all`", f0(one), fmt.Sprintf("%.2f× ceiling; backlog drained: p50 %s p99 %s after start", one/ceiling, ms(d50), ms(d99)))
-	b.row("API ingest events/s, 32 clients, 1 webhook", f0(ingest), fmt.Sprintf("%.2f× enqueue; p50 %s p99 %s", ingest/enqueue, ms(p50), ms(p99)))
-	fan, _, _, _, _, _ := b.throughput("all", 10, 10, false)
-	b.row("Tidings deliveries/s, 10 webhooks (fan-out), `tidings all`", f0(fan), fmt.Sprintf("%.2f× ceiling", fan/ceiling))
-	split, _, _, _, _, _ := b.throughput("split", 1, 1, false)
-	b.row("Tidings deliveries/s, 1 webhook, api + 2 workers", f0(split), fmt.Sprintf("%.2f× ceiling", split/ceiling))
-	splitFan, _, _, _, _, _ := b.throughput("split", 10, 10, false)
-	b.row("Tidings deliveries/s, 10 webhooks, api + 2 workers", f0(splitFan), fmt.Sprintf("%.2f× ceiling", splitFan/ceiling))
-
-	lp50, lp99, rate := b.latency(one / 2)
-	b.row("publish → first arrival, p50 / p99", ms(lp50)+" / "+ms(lp99), fmt.Sprintf("at %.0f events/s (half the 1-webhook rate)", rate))
-	ip50, ip99, irate := b.ingestLatency(ingest / 2)
-	b.row("API request latency at half the ingest rate, p50 / p99", ms(ip50)+" / "+ms(ip99), fmt.Sprintf("at %.0f requests/s", irate))
-
-	slow, _, _, _, s50, s99 := b.throughput("all", 1, 1, true)
-	b.row("fast webhook deliveries/s with a 5 s webhook mixed in", f0(slow), fmt.Sprintf("%.2f× without; backlog drained: p50 %s p99 %s after start", slow/one, ms(s50), ms(s99)))
-
-	perDelivery, perTask := b.memory()
-	b.row("Redis bytes per retained delivery (5 attempts)", f0(perDelivery), "response bodies empty")
-	b.row("Redis bytes per queued task", f0(perTask), "event + delivery record + Asynq task")
+	var ceiling, enqueue, one float64
+	if b.wants("ceiling") {
+		ceiling = b.ceiling()
+	}
+	if b.wants("enqueue") {
+		enqueue = b.enqueueCeiling()
+	}
+	if b.wants("one") || b.wants("latency") || b.wants("ingestlat") || b.wants("slow") {
+		r := b.throughput("all", 1, 1, false)
+		one = r.rate
+		b.row("Tidings deliveries/s, 1 webhook, `tidings all`", f0(one), fmt.Sprintf("%s ceiling; backlog drained: p50 %s p99 %s after start; %s", ratio(one, ceiling), ms(r.d50), ms(r.d99), r.cpu))
+		b.row("API ingest events/s, 32 clients, 1 webhook", f0(r.ingest), fmt.Sprintf("%s enqueue; p50 %s p99 %s", ratio(r.ingest, enqueue), ms(r.p50), ms(r.p99)))
+		if b.wants("ingestlat") {
+			ip50, ip99, irate := b.ingestLatency(r.ingest / 2)
+			b.row("API request latency at half the ingest rate, p50 / p99", ms(ip50)+" / "+ms(ip99), fmt.Sprintf("at %.0f requests/s", irate))
+		}
+	}
+	for _, m := range []struct {
+		name, label    string
+		mode           string
+		webhooks, divs int
+	}{
+		{"fanout", "Tidings deliveries/s, 10 webhooks (fan-out), `tidings all`", "all", 10, 10},
+		{"split", "Tidings deliveries/s, 1 webhook, api + 2 workers", "split", 1, 1},
+		{"splitfan", "Tidings deliveries/s, 10 webhooks, api + 2 workers", "split", 10, 10},
+	} {
+		if b.wants(m.name) {
+			r := b.throughput(m.mode, m.webhooks, m.divs, false)
+			b.row(m.label, f0(r.rate), fmt.Sprintf("%s ceiling; %s", ratio(r.rate, ceiling), r.cpu))
+		}
+	}
+	if b.wants("latency") {
+		lp50, lp99, rate := b.latency(one / 2)
+		b.row("publish → first arrival, p50 / p99", ms(lp50)+" / "+ms(lp99), fmt.Sprintf("at %.0f events/s (half the 1-webhook rate)", rate))
+	}
+	if b.wants("slow") {
+		r := b.throughput("all", 1, 1, true)
+		b.row("fast webhook deliveries/s with a 5 s webhook mixed in", f0(r.rate), fmt.Sprintf("%s without; backlog drained: p50 %s p99 %s after start", ratio(r.rate, one), ms(r.d50), ms(r.d99)))
+	}
+	if b.wants("memory") {
+		perDelivery, perTask := b.memory()
+		b.row("Redis bytes per retained delivery (5 attempts)", f0(perDelivery), "response bodies empty")
+		b.row("Redis bytes per queued task", f0(perTask), "event + delivery record + Asynq task")
+	}
 
 	fmt.Println("| measure | value | note |")
 	fmt.Println("|---|---:|---|")
@@ -155,6 +187,14 @@ func (b *bench) runAll() error {
 		fmt.Printf("| %s | %s | %s |\n", r[0], r[1], r[2])
 	}
 	return nil
+}
+
+// ratio formats a/base as "0.42×", or "n/a" when the base was not measured.
+func ratio(a, base float64) string {
+	if base == 0 {
+		return "n/a×"
+	}
+	return strconv.FormatFloat(a/base, 'f', 2, 64) + "×"
 }
 
 func f0(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
@@ -184,6 +224,8 @@ func (b *bench) ceiling() float64 {
 	srv := asynq.NewServerFromRedisClient(b.rdb, asynq.Config{Concurrency: 50, TaskCheckInterval: 100 * time.Millisecond,
 		LogLevel: asynq.ErrorLevel})
 	start := time.Now()
+	cpu0 := b.cpuNow()
+	b.rdb.ConfigResetStat(ctx)
 	_ = srv.Start(asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		req, _ := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(t.Payload()))
 		resp, err := hc.Do(req)
@@ -195,10 +237,14 @@ func (b *bench) ceiling() float64 {
 	}))
 	b.recv.wait(10 * time.Minute)
 	elapsed := time.Since(start)
+	cpu := b.cpuNow().since(cpu0, b.n)
+	if b.commandStats {
+		b.printCommandStats(b.n)
+	}
 	srv.Shutdown()
 	_ = ctx
 	rate := float64(b.n) / elapsed.Seconds()
-	b.row("ceiling: bare Asynq + HTTP POST deliveries/s (concurrency 50)", f0(rate), "")
+	b.row("ceiling: bare Asynq + HTTP POST deliveries/s (concurrency 50)", f0(rate), cpu)
 	return rate
 }
 
@@ -268,7 +314,7 @@ func (b *bench) stopAll() {
 // second webhook that sleeps 5 s per request also gets one event in ten.
 // It returns the delivery rate, the ingest rate and request latency, and
 // when the fast webhook's deliveries arrived after the workers started.
-func (b *bench) throughput(mode string, webhooks, eventsDivisor int, slow bool) (rate, ingest float64, p50, p99, d50, d99 time.Duration) {
+func (b *bench) throughput(mode string, webhooks, eventsDivisor int, slow bool) (r run) {
 	b.flush()
 	n := b.n
 	api, apiProc := b.spawn("api")
@@ -314,28 +360,43 @@ func (b *bench) throughput(mode string, webhooks, eventsDivisor int, slow bool) 
 		}()
 	}
 	wg.Wait()
-	ingest = float64(events) / time.Since(start).Seconds()
+	r.ingest = float64(events) / time.Since(start).Seconds()
 	slices.Sort(lat)
 
-	publishedAt := time.Now()
-	b.recv.since(publishedAt)
-	start = time.Now()
-	switch mode {
-	case "all":
+	if mode == "all" { // the same process will deliver: restart it as `all`
 		_ = apiProc.Process.Signal(os.Interrupt)
 		_, _ = apiProc.Process.Wait()
 		b.procs = nil
+	}
+	publishedAt := time.Now()
+	b.recv.since(publishedAt)
+	start = time.Now()
+	cpu0 := b.cpuNow()
+	b.rdb.ConfigResetStat(context.Background())
+	switch mode {
+	case "all":
 		b.spawn("all")
 	default:
 		b.spawn("worker")
 		b.spawn("worker")
 	}
 	b.recv.wait(10 * time.Minute)
-	rate = float64(deliveries) / time.Since(start).Seconds()
-	p50, p99 = lat[len(lat)/2], lat[len(lat)*99/100]
-	d50, d99 = b.recv.percentiles()
+	r.rate = float64(deliveries) / time.Since(start).Seconds()
+	r.cpu = b.cpuNow().since(cpu0, deliveries)
+	if b.commandStats {
+		b.printCommandStats(deliveries)
+	}
+	r.p50, r.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	r.d50, r.d99 = b.recv.percentiles()
 	b.stopAll()
-	return rate, ingest, p50, p99, d50, d99
+	return r
+}
+
+// run is what one throughput run measured.
+type run struct {
+	rate, ingest       float64       // deliveries/s, events/s accepted
+	p50, p99, d50, d99 time.Duration // ingest request latency; arrival after the workers started
+	cpu                string        // CPU per delivery by process
 }
 
 // paced runs `tidings all` with one webhook, publishes at a fixed rate for

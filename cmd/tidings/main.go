@@ -136,7 +136,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 	}
 
-	var srv *asynq.Server
+	var srv workers
 	if cmd != "api" {
 		if cmd == "worker" {
 			r := gin.New()
@@ -180,7 +180,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 }
 
 // startWorker starts the Asynq server that delivers webhooks.
-func startWorker(cfg config.Config, rc redis.UniversalClient, store *redisstore.Store, queue *tasks.Queue, settings tasks.Settings, log *slog.Logger) (*asynq.Server, *sender.Sender, error) {
+func startWorker(cfg config.Config, rc redis.UniversalClient, store *redisstore.Store, queue *tasks.Queue, settings tasks.Settings, log *slog.Logger) (workers, *sender.Sender, error) {
 	var tmpl *template.Template
 	if cfg.PayloadTemplate != "" {
 		var err error
@@ -197,29 +197,68 @@ func startWorker(cfg config.Config, rc redis.UniversalClient, store *redisstore.
 	if cfg.LogLevel <= slog.LevelDebug {
 		level = asynq.DebugLevel
 	}
-	srv := asynq.NewServerFromRedisClient(rc, asynq.Config{
-		Concurrency:    cfg.WorkerConcurrency,
-		Queues:         map[string]int{tasks.QueueName: 1},
-		RetryDelayFunc: tasks.RetryDelay,
-		IsFailure:      tasks.IsFailure,
-		// An idle worker polls every 100ms (default 1s, i.e. up to 1.5s of
-		// pickup latency), and due retries are released every 200ms (default
-		// 5s with whole-second due times, which would phase-lock a 5s rung
-		// to 10s).
-		TaskCheckInterval:        100 * time.Millisecond,
-		DelayedTaskCheckInterval: 200 * time.Millisecond,
-		ShutdownTimeout:          settings.ShutdownTimeout(),
-		Logger:                   tasks.Logger{L: log},
-		LogLevel:                 level,
-		BaseContext:              tasks.BaseContext,
-	})
 	mux := asynq.NewServeMux()
 	mux.Handle(tasks.TypeDeliver, tasks.NewHandler(store, snd, queue, log, nil))
-	if err := srv.Start(mux); err != nil {
-		return nil, nil, fmt.Errorf("start worker: %w", err)
+	var ws workers
+	for _, n := range split(cfg.WorkerConcurrency, fetchersPer) {
+		srv := asynq.NewServerFromRedisClient(rc, asynq.Config{
+			Concurrency:    n,
+			Queues:         map[string]int{tasks.QueueName: 1},
+			RetryDelayFunc: tasks.RetryDelay,
+			IsFailure:      tasks.IsFailure,
+			// An idle worker polls every 100ms (default 1s, i.e. up to 1.5s of
+			// pickup latency), and due retries are released every 200ms (default
+			// 5s with whole-second due times, which would phase-lock a 5s rung
+			// to 10s).
+			TaskCheckInterval:        100 * time.Millisecond,
+			DelayedTaskCheckInterval: 200 * time.Millisecond,
+			ShutdownTimeout:          settings.ShutdownTimeout(),
+			Logger:                   tasks.Logger{L: log},
+			LogLevel:                 level,
+			BaseContext:              tasks.BaseContext,
+		})
+		if err := srv.Start(mux); err != nil {
+			ws.Shutdown()
+			return nil, nil, fmt.Errorf("start worker: %w", err)
+		}
+		ws = append(ws, srv)
 	}
-	log.Info("worker started", "concurrency", cfg.WorkerConcurrency, "retry_schedule", cfg.RetrySchedule.String())
-	return srv, snd, nil
+	log.Info("worker started", "concurrency", cfg.WorkerConcurrency, "fetchers", len(ws), "retry_schedule", cfg.RetrySchedule.String())
+	return ws, snd, nil
+}
+
+// An Asynq server fetches tasks in one loop, one Redis round trip at a time,
+// so that loop caps a server at about one task per round trip whatever its
+// concurrency (measured: ~3,500 deliveries/s here with Redis and the CPUs
+// half idle). A worker process therefore runs one server per fetchersPer
+// slots of its concurrency; together they share the process's concurrency
+// and fetch in parallel.
+const fetchersPer = 10
+
+// split divides total into ceil(total/per) near-equal parts.
+func split(total, per int) []int {
+	k := (total + per - 1) / per
+	parts := make([]int, k)
+	for i := range parts {
+		parts[i] = total / k
+		if i < total%k {
+			parts[i]++
+		}
+	}
+	return parts
+}
+
+// workers are the Asynq servers of one worker process.
+type workers []*asynq.Server
+
+// Shutdown stops every server fetching and waits, in parallel, for their
+// in-flight deliveries (up to ShutdownTimeout); the rest stay queued.
+func (ws workers) Shutdown() {
+	var wg sync.WaitGroup
+	for _, srv := range ws {
+		wg.Go(srv.Shutdown)
+	}
+	wg.Wait()
 }
 
 func monitoring(cfg config.Config, rc redis.UniversalClient) http.Handler {
