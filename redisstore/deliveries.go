@@ -14,28 +14,59 @@ import (
 // Begin reads what one attempt needs and, when the delivery is due (pending,
 // its event kept, its webhook active or the delivery a test), takes the
 // webhook's in-flight slot and rate token as Acquire does: one script, one
-// round trip on the hot path.
+// round trip on the hot path. An event read before is not read again, nor
+// a webhook whose settings have not changed since (only its status is).
 func (s *Store) Begin(ctx context.Context, tenantID, deliveryID, eventID, webhookID string, maxInFlight int, lease time.Duration) (*webhook.Turn, error) {
 	keys := []string{keyDelivery(tenantID, deliveryID), keyEvent(tenantID, eventID), keyWebhook(tenantID, webhookID),
 		keyWebhookInflight(tenantID, webhookID), keyWebhookBucket(tenantID, webhookID)}
-	res, err := scriptBegin.Run(ctx, s.rdb, keys, lease.Milliseconds(), maxInFlight, deliveryID).Slice()
-	if err != nil || len(res) != 5 {
+	evKey, epKey := tenantID+"/"+eventID, tenantID+"/"+webhookID
+	ev, haveEvent := s.events.get(evKey)
+	ep, haveEndpoint := s.endpoints.get(epKey)
+	res, err := scriptBegin.Run(ctx, s.rdb, keys, lease.Milliseconds(), maxInFlight, deliveryID, ep.version, haveEvent).Slice()
+	if err != nil || len(res) != 6 {
 		return nil, wrap("begin attempt", err)
 	}
 	b := &webhook.Turn{Delivery: decodeDelivery(tenantID, deliveryID, pairs(res[0]))}
-	if raw, ok := res[1].(string); ok {
-		if b.Event, err = decodeEvent(tenantID, raw); err != nil {
+	switch v := res[1].(type) {
+	case string:
+		if b.Event, err = decodeEvent(tenantID, v); err != nil {
 			return nil, err
 		}
+		s.events.put(evKey, b.Event, len(v))
+	case int64:
+		if v == 1 {
+			b.Event = ev
+		}
 	}
-	if b.Endpoint, err = decodeEndpoint(tenantID, webhookID, pairs(res[2])); err != nil {
-		return nil, err
+	if h, ok := res[2].([]any); ok { // the whole hash: new or changed settings, or none
+		m := pairs(h)
+		if b.Endpoint, err = decodeEndpoint(tenantID, webhookID, m); err != nil {
+			return nil, err
+		}
+		if b.Endpoint != nil && m["v"] != "" {
+			s.endpoints.put(epKey, versioned{m["v"], b.Endpoint}, len(m["cfg"]))
+		}
+	} else if haveEndpoint {
+		e := *ep.endpoint // shared: copied to set the current status
+		e.Status = webhook.EndpointStatus(str(res[3]))
+		b.Endpoint = &e
 	}
-	state, _ := res[3].(int64)
-	waitMs, _ := res[4].(int64)
+	state, _ := res[4].(int64)
+	waitMs, _ := res[5].(int64)
 	b.Holding = state == 1
 	b.Wait, b.Delay = acquireResult(state, waitMs)
 	return b, nil
+}
+
+// versioned is a webhook as cached with its settings version (the hash's v).
+type versioned struct {
+	version  string
+	endpoint *webhook.Endpoint
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
 }
 
 // pairs turns an HGETALL reply inside a script's reply into a map.
@@ -53,27 +84,41 @@ func pairs(v any) map[string]string {
 // scriptBegin
 // KEYS: 1 delivery hash, 2 event string, 3 webhook hash, 4 webhook in-flight ZSET,
 // 5 webhook token bucket HASH.
-// ARGV: 1 lease ms, 2 max in flight, 3 delivery ID.
-// Returns {delivery fields, event JSON or nil, webhook fields, state, wait ms}: state 0
-// not due (nothing taken), 1 slot taken, 2 no free slot, 3 no rate token (wait ms).
-// The slot logic is luaAcquire's; the rate comes from the webhook's settings.
+// ARGV: 1 lease ms, 2 max in flight, 3 delivery ID, 4 settings version of the
+// caller's copy of the webhook ("" for none), 5 "1" if the caller has the event.
+// Returns {delivery fields, event, webhook fields or 0, webhook status, state,
+// wait ms}. The event is its JSON, or nil if gone; when the caller has it, 1 or
+// 0 for kept or gone. The webhook's fields come only when its version differs
+// from the caller's (or it is gone: empty). State: 0 not due (nothing taken),
+// 1 slot taken, 2 no free slot, 3 no rate token (wait ms). The slot logic is
+// luaAcquire's.
 var scriptBegin = redis.NewScript(luaAcquire + `
 local d = redis.call('HGETALL', KEYS[1])
-local e = redis.call('GET', KEYS[2])
-local w = redis.call('HGETALL', KEYS[3])
-local function field(list, name)
-  for i = 1, #list, 2 do if list[i] == name then return list[i + 1] end end
-  return nil
+local e, kept
+if ARGV[5] == '1' then
+  e = redis.call('EXISTS', KEYS[2])
+  kept = e == 1
+else
+  e = redis.call('GET', KEYS[2])
+  kept = e ~= false
 end
-if field(d, 'status') ~= 'pending' or not e or #w == 0 or
-   (field(w, 'status') ~= 'active' and field(d, 'test') ~= '1') then
-  return {d, e, w, 0, 0}
+local w = redis.call('HMGET', KEYS[3], 'v', 'status', 'rate')
+local full = 0
+if not w[1] or w[1] ~= ARGV[4] then full = redis.call('HGETALL', KEYS[3]) end
+local st, test
+for i = 1, #d, 2 do
+  if d[i] == 'status' then st = d[i + 1] elseif d[i] == 'test' then test = d[i + 1] end
 end
-local ok, cfg = pcall(cjson.decode, field(w, 'cfg') or '{}')
-local rate = 0
-if ok and type(cfg) == 'table' then rate = tonumber(cfg['rate_limit']) or 0 end
+if st ~= 'pending' or not kept or not w[2] or (w[2] ~= 'active' and test ~= '1') then
+  return {d, e, full, w[2], 0, 0}
+end
+local rate = tonumber(w[3])
+if not rate then -- written before the rate field existed
+  local ok, cfg = pcall(cjson.decode, redis.call('HGET', KEYS[3], 'cfg') or '{}')
+  rate = ok and type(cfg) == 'table' and tonumber(cfg['rate_limit']) or 0
+end
 local state, wait = acquire(KEYS[4], KEYS[5], ARGV[3], tonumber(ARGV[1]), tonumber(ARGV[2]), rate)
-return {d, e, w, state, wait}`)
+return {d, e, full, w[2], state, wait}`)
 
 // RecordAttempt appends an attempt to a delivery's log and applies its
 // outcome in one script: the delivery's status, counters and next retry

@@ -60,7 +60,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, e *webhook.Endpoint) error {
 		return err
 	}
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.HSet(ctx, keyWebhook(e.TenantID, e.ID), "cfg", cfg, "status", string(e.Status),
+		p.HSet(ctx, keyWebhook(e.TenantID, e.ID), "cfg", cfg, "v", 1, "rate", e.RateLimit, "status", string(e.Status),
 			"disabled_reason", e.DisabledReason, "failure_count", 0, "exhausted_streak", 0)
 		p.ZAdd(ctx, keyWebhooks(e.TenantID), redis.Z{Member: e.ID})
 		s.addTypes(ctx, p, e.TenantID, e.Events)
@@ -162,7 +162,7 @@ func (s *Store) SaveSettings(ctx context.Context, e *webhook.Endpoint) error {
 	if err != nil {
 		return err
 	}
-	n, err := scriptSetIfExists.Run(ctx, s.rdb, []string{keyWebhook(e.TenantID, e.ID)}, cfg).Int()
+	n, err := scriptSetIfExists.Run(ctx, s.rdb, []string{keyWebhook(e.TenantID, e.ID)}, cfg, e.RateLimit).Int()
 	if err != nil {
 		return wrap("save webhook", err)
 	}
@@ -175,11 +175,14 @@ func (s *Store) SaveSettings(ctx context.Context, e *webhook.Endpoint) error {
 	return wrap("save webhook", err)
 }
 
-// scriptSetIfExists writes the cfg field of a webhook hash that exists.
-// KEYS[1] webhook hash; ARGV[1] settings JSON. Returns 1, or 0 if missing.
+// scriptSetIfExists writes the settings of a webhook hash that exists and
+// bumps their version.
+// KEYS[1] webhook hash; ARGV[1] settings JSON, ARGV[2] rate limit. Returns 1,
+// or 0 if missing.
 var scriptSetIfExists = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'cfg', ARGV[1])
+redis.call('HSET', KEYS[1], 'cfg', ARGV[1], 'rate', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'v', 1)
 return 1`)
 
 // SetStatus changes a webhook's status; activating it also resets its

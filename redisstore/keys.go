@@ -22,6 +22,8 @@ package redisstore
 //	tidings:{ten}:keys                HASH  key_id → "<sha256> <created_at>"; no TTL
 //	tidings:{ten}:whs                 ZSET  index of webhook IDs; no TTL
 //	tidings:{ten}:wh:<wh>             HASH  cfg (JSON settings, secrets included; API),
+//	                                  v (cfg's version, bumped on each write), rate (the
+//	                                  rate_limit, also in cfg, for scripts),
 //	                                  status, disabled_reason, failure_count,
 //	                                  exhausted_streak, last_delivery_at,
 //	                                  last_success_at (counters: worker); no TTL

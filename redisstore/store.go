@@ -25,6 +25,11 @@ type Store struct {
 	rdb       redis.UniversalClient
 	retention time.Duration
 	now       func() time.Time
+
+	// What Begin read before, so a delivery's turn does not carry them
+	// again: events (immutable) and webhooks with their settings version.
+	events    *cache[*webhook.Event]
+	endpoints *cache[versioned]
 }
 
 // Options configure a Store.
@@ -43,7 +48,8 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	if opts.Retention <= 0 {
 		opts.Retention = 168 * time.Hour
 	}
-	return &Store{rdb: rdb, retention: opts.Retention, now: opts.Now}
+	return &Store{rdb: rdb, retention: opts.Retention, now: opts.Now,
+		events: newCache[*webhook.Event](16 << 20), endpoints: newCache[versioned](4 << 20)}
 }
 
 // Ping checks that Redis answers.

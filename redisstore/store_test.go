@@ -268,3 +268,58 @@ func TestBeginTakesSlots(t *testing.T) {
 		t.Errorf("rate limit: %+v then %+v", turn4, turn5)
 	}
 }
+
+// Begin carries an event and a webhook's settings only the first time; later
+// turns use the store's copies, yet see a settings change, a new status, an
+// expired event and a deleted webhook at once. A webhook written before
+// settings had a version is read whole every time.
+func TestBeginReadsWhatChanged(t *testing.T) {
+	s, rc := newStore(t, time.Hour)
+	ctx := context.Background()
+	ep, ev, d := fixture(t, s)
+	begin := func() *webhook.Turn {
+		t.Helper()
+		turn, err := s.Begin(ctx, d.TenantID, d.ID, ev.ID, ep.ID, 5, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = s.Release(ctx, d.TenantID, ep.ID, d.ID)
+		return turn
+	}
+	first := begin()
+	second := begin()
+	if second.Event != first.Event || second.Endpoint.Secret != ep.Secret || !second.Holding {
+		t.Fatalf("second turn = %+v (event %p, first %p)", second, second.Event, first.Event)
+	}
+	ep.URL, ep.RateLimit = "https://example.com/v2", 1000
+	if err := s.SaveSettings(ctx, ep); err != nil {
+		t.Fatal(err)
+	}
+	if got := begin().Endpoint; got.URL != ep.URL || got.RateLimit != 1000 {
+		t.Errorf("after a settings change: %+v", got)
+	}
+	if _, err := s.SetStatus(ctx, d.TenantID, ep.ID, webhook.StatusPaused, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := begin(); got.Endpoint.Status != webhook.StatusPaused || got.Holding {
+		t.Errorf("after pausing: status %s, holding %v", got.Endpoint.Status, got.Holding)
+	}
+	if _, err := s.SetStatus(ctx, d.TenantID, ep.ID, webhook.StatusActive, ""); err != nil {
+		t.Fatal(err)
+	}
+	// Legacy hash: no version, no rate field.
+	rc.HDel(ctx, keyWebhook(d.TenantID, ep.ID), "v", "rate")
+	if got := begin(); got.Endpoint == nil || got.Endpoint.URL != ep.URL || !got.Holding {
+		t.Errorf("legacy webhook hash: %+v", got)
+	}
+	rc.Del(ctx, keyEvent(d.TenantID, ev.ID))
+	if got := begin(); got.Event != nil || got.Holding {
+		t.Errorf("expired event: %+v", got)
+	}
+	if _, err := s.DeleteEndpoint(ctx, d.TenantID, ep.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := begin(); got.Endpoint != nil || got.Holding {
+		t.Errorf("deleted webhook: %+v", got.Endpoint)
+	}
+}

@@ -13,13 +13,17 @@ import (
 
 // cpuTimes is CPU time used so far by Redis, the tidings processes and this
 // process (the driver and the receiver), read from /proc.
-type cpuTimes struct{ redis, tidings, bench time.Duration }
+type cpuTimes struct {
+	redis, tidings, bench time.Duration
+	busy, all             int64 // machine-wide jiffies, from /proc/stat
+}
 
 func (b *bench) cpuNow() cpuTimes {
 	c := cpuTimes{redis: procCPU(b.redis.Process.Pid), bench: procCPU(os.Getpid())}
 	for _, p := range b.procs {
 		c.tidings += procCPU(p.Process.Pid)
 	}
+	c.busy, c.all = machineCPU()
 	return c
 }
 
@@ -29,8 +33,12 @@ func (c cpuTimes) since(c0 cpuTimes, deliveries int) string {
 	per := func(d time.Duration) string {
 		return strconv.FormatFloat(float64(d.Microseconds())/float64(deliveries), 'f', 0, 64) + " µs"
 	}
-	return fmt.Sprintf("CPU per delivery: redis %s, tidings %s, driver+receiver %s",
-		per(c.redis-c0.redis), per(c.tidings-c0.tidings), per(c.bench-c0.bench))
+	busy := 0.0
+	if c.all > c0.all {
+		busy = float64(c.busy-c0.busy) / float64(c.all-c0.all) * 100
+	}
+	return fmt.Sprintf("CPU per delivery: redis %s, tidings %s, driver+receiver %s; machine %.0f%% busy",
+		per(c.redis-c0.redis), per(c.tidings-c0.tidings), per(c.bench-c0.bench), busy)
 }
 
 // procCPU is a process's user+system CPU time (0 on systems without /proc).
@@ -83,4 +91,21 @@ func (b *bench) printCommandStats(deliveries int) {
 	for _, st := range stats {
 		fmt.Fprintf(os.Stderr, "    %-22s %12.2f %12.2f\n", st.name, st.calls/float64(deliveries), st.usec/float64(deliveries))
 	}
+}
+
+// machineCPU reads the busy and total jiffies of all CPUs from /proc/stat.
+func machineCPU() (busy, all int64) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	for i, f := range strings.Fields(line)[1:] {
+		n, _ := strconv.ParseInt(f, 10, 64)
+		all += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, all
 }
