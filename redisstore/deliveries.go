@@ -125,10 +125,11 @@ return {d, e, full, w[2], state, wait}`)
 // time; the webhook's failure count, last delivery and success times and,
 // for an exhausted ladder, its streak of exhausted deliveries, which it
 // returns. A test delivery never touches the webhook's counters. A delivery
-// that left pending meanwhile (cancelled) keeps its status. The delivery's
-// in-flight slot, if it holds one, is given back. endedRetry is the
+// that left pending meanwhile (cancelled) keeps its status. endedRetry is the
 // task's retry count, kept when the attempt ends the delivery as failed.
-func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int) (streak int, err error) {
+// The delivery's in-flight slot is given back, or, when handTo names another
+// delivery of the webhook waiting for one, handed to it for lease.
+func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int, handTo string, lease time.Duration) (streak int, err error) {
 	raw, err := json.Marshal(storeAttempt(a))
 	if err != nil {
 		return 0, fmt.Errorf("redisstore: encode attempt: %w", err)
@@ -149,7 +150,7 @@ func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webho
 		keyWebhookInflight(ten, d.WebhookID)}
 	args := []any{
 		raw, a.Attempt, string(status), ms(a.NextRetryAt), a.ResponseStatus, a.ResponseBody, a.ResponseTimeMs,
-		a.Error, ms(s.now()), s.retention.Milliseconds(), d.ID, string(outcome), test, endedRetry,
+		a.Error, ms(s.now()), s.retention.Milliseconds(), d.ID, string(outcome), test, endedRetry, handTo, lease.Milliseconds(),
 	}
 	n, err := scriptRecordAttempt.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
@@ -160,34 +161,40 @@ func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webho
 
 // scriptRecordAttempt
 // KEYS: 1 delivery hash, 2 attempts list, 3 webhook hash, 4 webhook pending set,
-// 5 webhook in-flight ZSET (the attempt's slot is given back).
+// 5 webhook in-flight ZSET (the attempt's slot is given back or handed on).
 // ARGV: 1 attempt JSON, 2 attempt number, 3 new status, 4 next_retry_at (ms or ""),
 // 5 response status, 6 response body, 7 response time ms, 8 error, 9 now ms,
 // 10 retention ms, 11 delivery ID, 12 outcome, 13 test ("1"/"0"), 14 the task's
-// retry count (kept as ended_retry when the delivery fails).
+// retry count (kept as ended_retry when the delivery fails), 15 the delivery
+// ID to hand the slot to ("" for none), 16 its lease ms.
 // Returns the webhook's exhausted streak after this attempt (0 unless exhausted),
 // or -1 if the delivery no longer exists.
 var scriptRecordAttempt = redis.NewScript(`
 redis.call('ZREM', KEYS[5], ARGV[11])
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if ARGV[15] ~= '' then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZADD', KEYS[5], now + tonumber(ARGV[16]), ARGV[15])
+end
+local st = redis.call('HGET', KEYS[1], 'status')
+if not st then return -1 end
 redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[10])
-local st = redis.call('HGET', KEYS[1], 'status')
-redis.call('HSET', KEYS[1], 'attempt', ARGV[2], 'next_retry_at', ARGV[4], 'last_status', ARGV[5],
-  'last_body', ARGV[6], 'last_time_ms', ARGV[7], 'last_error', ARGV[8],
-  'next_trigger', 'scheduled', 'updated_at', ARGV[9])
+local f = {'attempt', ARGV[2], 'next_retry_at', ARGV[4], 'last_status', ARGV[5], 'last_body', ARGV[6],
+  'last_time_ms', ARGV[7], 'last_error', ARGV[8], 'next_trigger', 'scheduled', 'updated_at', ARGV[9]}
 if st == 'pending' then
-  redis.call('HSET', KEYS[1], 'status', ARGV[3])
+  f[#f + 1], f[#f + 2] = 'status', ARGV[3]
+  if ARGV[3] == 'failed' then f[#f + 1], f[#f + 2] = 'ended_retry', ARGV[14] end
   if ARGV[3] ~= 'pending' then redis.call('SREM', KEYS[4], ARGV[11]) end
-  if ARGV[3] == 'failed' then redis.call('HSET', KEYS[1], 'ended_retry', ARGV[14]) end
 end
+redis.call('HSET', KEYS[1], unpack(f))
 redis.call('PEXPIRE', KEYS[1], ARGV[10])
 local streak = 0
 if ARGV[13] ~= '1' and redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('HSET', KEYS[3], 'last_delivery_at', ARGV[9])
   if ARGV[12] == 'success' then
-    redis.call('HSET', KEYS[3], 'last_success_at', ARGV[9], 'failure_count', 0, 'exhausted_streak', 0)
+    redis.call('HSET', KEYS[3], 'last_delivery_at', ARGV[9], 'last_success_at', ARGV[9], 'failure_count', 0, 'exhausted_streak', 0)
   else
+    redis.call('HSET', KEYS[3], 'last_delivery_at', ARGV[9])
     redis.call('HINCRBY', KEYS[3], 'failure_count', 1)
     if ARGV[12] == 'exhausted' then streak = redis.call('HINCRBY', KEYS[3], 'exhausted_streak', 1) end
   end

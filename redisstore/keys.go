@@ -31,7 +31,9 @@ package redisstore
 //	                                  disabling or deleting it can cancel them; no TTL
 //	tidings:{ten}:wh:<wh>:inflight    ZSET  delivery IDs being sent to the webhook now, scored by
 //	                                  lease end (ms): the per-endpoint concurrency cap across
-//	                                  workers; expired leases are dropped; TTL = the lease
+//	                                  workers; no TTL: it empties itself as attempts end, and
+//	                                  the lease of a dead worker's attempt is dropped when the
+//	                                  cap is next reached (or with the webhook)
 //	tidings:{ten}:wh:<wh>:bucket      HASH  tokens, ts: the webhook's rate_limit token bucket;
 //	                                  TTL 60s
 //	tidings:{ten}:wh:<wh>:dlvs        ZSET  index of the webhook's deliveries; trimmed to

@@ -47,18 +47,20 @@ func (s *Store) Release(ctx context.Context, tenantID, webhookID, deliveryID str
 // scriptBegin. acquire(inflight ZSET key, bucket HASH key, member, lease ms,
 // max in flight, rate per second) returns state, wait ms: 1 taken, 2 no free
 // slot, 3 no rate token. The time is Redis's own, so workers' clocks need not
-// agree. The ZSET scores are lease ends; expired leases are dropped first.
+// agree. The ZSET scores are lease ends. Expired leases (a worker died) are
+// dropped when the cap is reached, and a delivery that already holds a slot
+// renews it; the common case, room and no rate limit, is three calls.
 const luaAcquire = `
 local function acquire(inflight, bucket, member, lease, max, rate)
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  redis.call('ZREMRANGEBYSCORE', inflight, '-inf', now)
-  if redis.call('ZSCORE', inflight, member) then
-    redis.call('ZADD', inflight, now + lease, member)
-    return 1, 0
+  local held = false
+  if rate > 0 or redis.call('ZCARD', inflight) >= max then
+    redis.call('ZREMRANGEBYSCORE', inflight, '-inf', now)
+    held = redis.call('ZSCORE', inflight, member)
+    if not held and redis.call('ZCARD', inflight) >= max then return 2, 0 end
   end
-  if redis.call('ZCARD', inflight) >= max then return 2, 0 end
-  if rate > 0 then
+  if rate > 0 and not held then
     local b = redis.call('HMGET', bucket, 'tokens', 'ts')
     local tokens = tonumber(b[1]) or rate
     local ts = tonumber(b[2]) or now
@@ -71,7 +73,6 @@ local function acquire(inflight, bucket, member, lease, max, rate)
     redis.call('PEXPIRE', bucket, 60000)
   end
   redis.call('ZADD', inflight, now + lease, member)
-  redis.call('PEXPIRE', inflight, lease)
   return 1, 0
 end
 `

@@ -88,11 +88,11 @@ func TestRecordAttemptAndEnd(t *testing.T) {
 	ctx := context.Background()
 	ep, _, d := fixture(t, s)
 	a := &webhook.Attempt{Attempt: 1, At: time.Now(), ErrorClass: webhook.ErrorHTTPStatus, ResponseStatus: 500, NextRetryAt: time.Now().Add(time.Second)}
-	if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeRetry, 0); err != nil {
+	if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeRetry, 0, "", 0); err != nil {
 		t.Fatal(err)
 	}
 	a2 := &webhook.Attempt{Attempt: 2, At: time.Now(), ErrorClass: webhook.ErrorTimeout}
-	streak, err := s.RecordAttempt(ctx, d, a2, webhook.OutcomeExhausted, 1)
+	streak, err := s.RecordAttempt(ctx, d, a2, webhook.OutcomeExhausted, 1, "", 0)
 	if err != nil || streak != 1 {
 		t.Fatalf("streak = %d, %v", streak, err)
 	}
@@ -126,7 +126,7 @@ func TestRecordAttemptAndEnd(t *testing.T) {
 	if n, err := s.EndDeliveries(ctx, d.TenantID, d.WebhookID, []string{d.ID}, webhook.DeliveryCancelled, ""); n != 1 || err != nil {
 		t.Fatalf("end = %d, %v", n, err)
 	}
-	if _, err := s.RecordAttempt(ctx, d, &webhook.Attempt{Attempt: 3, At: time.Now()}, webhook.OutcomeSuccess, 0); err != nil {
+	if _, err := s.RecordAttempt(ctx, d, &webhook.Attempt{Attempt: 3, At: time.Now()}, webhook.OutcomeSuccess, 0, "", 0); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = s.GetDelivery(ctx, d.TenantID, d.ID)
@@ -242,11 +242,19 @@ func TestBeginTakesSlots(t *testing.T) {
 	if turn2.Holding || turn2.Wait != webhook.WaitConcurrency {
 		t.Errorf("second Begin = %+v", turn2)
 	}
-	if _, err := s.RecordAttempt(ctx, d, &webhook.Attempt{Attempt: 1, At: time.Now()}, webhook.OutcomeSuccess, 0); err != nil {
+	// Recording the attempt hands the slot to the waiting delivery, which
+	// then holds the only slot; recording its own gives it back.
+	if _, err := s.RecordAttempt(ctx, d, &webhook.Attempt{Attempt: 1, At: time.Now()}, webhook.OutcomeSuccess, 0, d2.ID, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if held := rc.ZRange(ctx, keyWebhookInflight(d.TenantID, ep.ID), 0, -1).Val(); len(held) != 1 || held[0] != d2.ID {
+		t.Errorf("slots after the hand-over = %v, want [%s]", held, d2.ID)
+	}
+	if _, err := s.RecordAttempt(ctx, &d2, &webhook.Attempt{Attempt: 1, At: time.Now(), ResponseStatus: 500}, webhook.OutcomeRetry, 0, "", time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if n := rc.ZCard(ctx, keyWebhookInflight(d.TenantID, ep.ID)).Val(); n != 0 {
-		t.Errorf("%d slots held after the attempt was recorded", n)
+		t.Errorf("%d slots held after the attempts were recorded", n)
 	}
 	// Not due (succeeded): nothing is taken.
 	turn3, _ := s.Begin(ctx, d.TenantID, d.ID, ev.ID, ep.ID, 1, time.Minute)
@@ -321,5 +329,27 @@ func TestBeginReadsWhatChanged(t *testing.T) {
 	}
 	if got := begin(); got.Endpoint != nil || got.Holding {
 		t.Errorf("deleted webhook: %+v", got.Endpoint)
+	}
+}
+
+// A slot whose lease ended (its worker died) is free again once the cap is
+// reached; a live one is not.
+func TestAcquireDropsExpiredLeases(t *testing.T) {
+	s, rc := newStore(t, time.Hour)
+	ctx := context.Background()
+	ep, _, d := fixture(t, s)
+	key := keyWebhookInflight(d.TenantID, ep.ID)
+	rc.ZAdd(ctx, key, redis.Z{Score: 1, Member: "dlv_dead"})
+	if wait, _, err := s.Acquire(ctx, d.TenantID, ep.ID, d.ID, 1, 0, time.Minute); err != nil || wait != "" {
+		t.Fatalf("Acquire with an expired lease in the way = %q, %v", wait, err)
+	}
+	if wait, _, _ := s.Acquire(ctx, d.TenantID, ep.ID, "dlv_other", 1, 0, time.Minute); wait != webhook.WaitConcurrency {
+		t.Errorf("Acquire past a live lease = %q", wait)
+	}
+	if wait, _, _ := s.Acquire(ctx, d.TenantID, ep.ID, d.ID, 1, 0, time.Minute); wait != "" {
+		t.Errorf("renewing a held slot = %q", wait)
+	}
+	if held := rc.ZRange(ctx, key, 0, -1).Val(); len(held) != 1 || held[0] != d.ID {
+		t.Errorf("slots = %v", held)
 	}
 }

@@ -84,42 +84,55 @@ func (h HexScheme) Sign(secrets []string, deliveryID string, timestamp int64, bo
 }
 
 func (h HexScheme) render(mac []byte, ts string) string {
-	r := strings.NewReplacer(
-		"{hex}", hex.EncodeToString(mac),
-		"{base64}", base64.StdEncoding.EncodeToString(mac),
-		"{timestamp}", ts,
-	)
-	return r.Replace(h.Format)
+	out := make([]byte, 0, len(h.Format)+base64.StdEncoding.EncodedLen(len(mac))+len(ts))
+	return string(expand(out, h.Format, func(out []byte, name string) ([]byte, bool) {
+		switch name {
+		case "{hex}":
+			return hex.AppendEncode(out, mac), true
+		case "{base64}":
+			return base64.StdEncoding.AppendEncode(out, mac), true
+		case "{timestamp}":
+			return append(out, ts...), true
+		}
+		return out, false
+	}))
+}
+
+// expand appends tmpl to out with each {placeholder} that value knows
+// replaced; other text, braces included, is copied as is.
+func expand(out []byte, tmpl string, value func(out []byte, name string) ([]byte, bool)) []byte {
+	for tmpl != "" {
+		i := strings.IndexByte(tmpl, '{')
+		if i < 0 {
+			return append(out, tmpl...)
+		}
+		out = append(out, tmpl[:i]...)
+		tmpl = tmpl[i:]
+		if j := strings.IndexByte(tmpl, '}'); j > 0 {
+			if o, ok := value(out, tmpl[:j+1]); ok {
+				out, tmpl = o, tmpl[j+1:]
+				continue
+			}
+		}
+		out, tmpl = append(out, '{'), tmpl[1:]
+	}
+	return out
 }
 
 func (h HexScheme) content(deliveryID string, timestamp int64, body []byte) []byte {
 	ts := strconv.FormatInt(timestamp, 10)
-	var out []byte
-	rest := h.Content
-	for rest != "" {
-		i := strings.IndexByte(rest, '{')
-		if i < 0 {
-			out = append(out, rest...)
-			break
+	out := make([]byte, 0, len(h.Content)+len(body)+len(ts)+len(deliveryID))
+	return expand(out, h.Content, func(out []byte, name string) ([]byte, bool) {
+		switch name {
+		case "{body}":
+			return append(out, body...), true
+		case "{timestamp}":
+			return append(out, ts...), true
+		case "{id}":
+			return append(out, deliveryID...), true
 		}
-		out = append(out, rest[:i]...)
-		rest = rest[i:]
-		switch {
-		case strings.HasPrefix(rest, "{body}"):
-			out = append(out, body...)
-			rest = rest[len("{body}"):]
-		case strings.HasPrefix(rest, "{timestamp}"):
-			out = append(out, ts...)
-			rest = rest[len("{timestamp}"):]
-		case strings.HasPrefix(rest, "{id}"):
-			out = append(out, deliveryID...)
-			rest = rest[len("{id}"):]
-		default:
-			out = append(out, '{')
-			rest = rest[1:]
-		}
-	}
-	return out
+		return out, false
+	})
 }
 
 func hexMAC(secret string, content []byte) []byte {

@@ -11,16 +11,18 @@ import (
 // times) and a fetch, a read and a re-queue each time. For an endpoint that
 // is flowing — this process gave one of its slots back moments ago — a slot
 // is milliseconds away, so the worker waits for it in process instead, for a
-// bounded time. A slow endpoint gives nothing back for seconds, is never
-// flowing, and so never holds more worker slots than its cap.
+// bounded time: the next attempt of that endpoint to end in this process
+// hands its slot over in the same script that records it. A slow endpoint
+// gives nothing back for seconds, is never flowing, and so never holds more
+// worker slots than its cap.
 const (
 	flowingWithin = 50 * time.Millisecond  // a slot given back this recently: the endpoint is flowing
 	maxSlotWait   = 250 * time.Millisecond // longest in-process wait before deferring
-	slotPoll      = 50 * time.Millisecond  // re-try without a signal (slots freed by other processes)
+	slotPoll      = 50 * time.Millisecond  // try again meanwhile (slots freed by other processes)
 )
 
 // gates tracks, per endpoint, when this process last gave a slot back, and
-// wakes one waiter when it does.
+// the deliveries waiting here for one.
 type gates struct {
 	mu        sync.Mutex
 	m         map[string]*gate // by webhook ID
@@ -28,8 +30,16 @@ type gates struct {
 }
 
 type gate struct {
-	freed chan struct{} // one buffered signal: a slot was given back
-	last  time.Time     // when; guarded by gates.mu
+	last    time.Time // a slot was last given back
+	waiters []*waiter // oldest first
+}
+
+// waiter is a delivery waiting for a slot. Once picked, the slot is being
+// handed to it and granted tells whether that worked.
+type waiter struct {
+	deliveryID string
+	picked     bool
+	granted    chan bool
 }
 
 func newGates() *gates { return &gates{m: map[string]*gate{}} }
@@ -37,52 +47,78 @@ func newGates() *gates { return &gates{m: map[string]*gate{}} }
 func (g *gates) get(webhookID string) *gate {
 	e := g.m[webhookID]
 	if e == nil {
-		e = &gate{freed: make(chan struct{}, 1)}
+		e = &gate{}
 		g.m[webhookID] = e
 	}
 	return e
 }
 
-// released notes that a slot of the webhook was given back and wakes one
-// waiter, if any.
+// released notes that a slot of the webhook was given back (or handed on).
 func (g *gates) released(webhookID string, now time.Time) {
 	g.mu.Lock()
-	e := g.get(webhookID)
-	e.last = now
+	defer g.mu.Unlock()
+	g.get(webhookID).last = now
 	if now.Sub(g.lastSweep) > time.Minute { // forget endpoints idle for a minute
 		for id, x := range g.m {
-			if now.Sub(x.last) > time.Minute {
+			if now.Sub(x.last) > time.Minute && len(x.waiters) == 0 {
 				delete(g.m, id)
 			}
 		}
 		g.lastSweep = now
 	}
-	g.mu.Unlock()
-	select {
-	case e.freed <- struct{}{}:
-	default:
-	}
 }
 
-// wait blocks until a slot of the webhook may be free: it returns true after
-// a signal or a poll interval, false at once if the endpoint is not flowing
-// or the deadline has passed.
-func (g *gates) wait(ctx context.Context, webhookID string, now, deadline time.Time) bool {
+// pick takes the oldest delivery waiting for a slot of the webhook, to hand
+// it the slot of an attempt that is ending; nil if none waits.
+func (g *gates) pick(webhookID string) *waiter {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	e := g.m[webhookID]
+	if e == nil || len(e.waiters) == 0 {
+		return nil
+	}
+	w := e.waiters[0]
+	e.waiters = e.waiters[1:]
+	w.picked = true
+	return w
+}
+
+// wait waits for a slot of the webhook for the delivery: it returns
+// (true, true) if a slot was handed to it, (false, true) after a poll
+// interval with none (try to take one), and (false, false) at once if the
+// endpoint is not flowing or the deadline has passed (defer).
+func (g *gates) wait(ctx context.Context, webhookID, deliveryID string, now, deadline time.Time) (granted, again bool) {
 	g.mu.Lock()
 	e := g.get(webhookID)
-	flowing := now.Sub(e.last) < flowingWithin
-	g.mu.Unlock()
 	left := deadline.Sub(now)
-	if !flowing || left <= 0 {
-		return false
+	if now.Sub(e.last) >= flowingWithin || left <= 0 {
+		g.mu.Unlock()
+		return false, false
 	}
+	w := &waiter{deliveryID: deliveryID, granted: make(chan bool, 1)}
+	e.waiters = append(e.waiters, w)
+	g.mu.Unlock()
+
 	t := time.NewTimer(min(left, slotPoll))
 	defer t.Stop()
 	select {
-	case <-e.freed:
+	case ok := <-w.granted:
+		return ok, true
 	case <-t.C:
 	case <-ctx.Done():
-		return false
 	}
-	return true
+	g.mu.Lock()
+	if !w.picked { // leave the line
+		for i, x := range e.waiters {
+			if x == w {
+				e.waiters = append(e.waiters[:i:i], e.waiters[i+1:]...)
+				break
+			}
+		}
+		g.mu.Unlock()
+		return false, ctx.Err() == nil
+	}
+	g.mu.Unlock()
+	// A slot is being handed over: the answer is a round trip away.
+	return <-w.granted, true
 }

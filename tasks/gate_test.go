@@ -10,30 +10,75 @@ func TestGatesWaitOnlyForFlowingEndpoints(t *testing.T) {
 	g := newGates()
 	ctx := context.Background()
 	now := time.Now()
-	if g.wait(ctx, "wh_a", now, now.Add(time.Second)) {
+	if _, again := g.wait(ctx, "wh_a", "dlv_1", now, now.Add(time.Second)); again {
 		t.Fatal("waited for an endpoint that never gave a slot back")
 	}
 	g.released("wh_a", now)
+	// Nobody hands a slot over: the wait ends at the poll interval, to try again.
 	start := time.Now()
-	if !g.wait(ctx, "wh_a", now.Add(time.Millisecond), now.Add(time.Second)) {
-		t.Fatal("did not wait for a flowing endpoint")
+	granted, again := g.wait(ctx, "wh_a", "dlv_1", now.Add(time.Millisecond), now.Add(time.Second))
+	if granted || !again || time.Since(start) < slotPoll/2 {
+		t.Fatalf("wait = %v, %v after %s; want false, true after about %s", granted, again, time.Since(start), slotPoll)
 	}
-	if time.Since(start) > slotPoll/2 {
-		t.Fatalf("the release signal did not wake the waiter: waited %s", time.Since(start))
+	if len(g.m["wh_a"].waiters) != 0 {
+		t.Fatal("a waiter that gave up is still in line")
 	}
-	// No signal left: the next wait ends at the poll interval.
-	start = time.Now()
-	if !g.wait(ctx, "wh_a", now.Add(time.Millisecond), now.Add(time.Second)) || time.Since(start) < slotPoll/2 {
-		t.Fatalf("second wait returned after %s, want about %s", time.Since(start), slotPoll)
-	}
-	if g.wait(ctx, "wh_a", now.Add(flowingWithin), now.Add(time.Second)) {
+	if _, again := g.wait(ctx, "wh_a", "dlv_1", now.Add(flowingWithin), now.Add(time.Second)); again {
 		t.Fatal("waited for an endpoint that gave nothing back for flowingWithin")
 	}
-	if g.wait(ctx, "wh_a", now.Add(time.Millisecond), now) {
+	if _, again := g.wait(ctx, "wh_a", "dlv_1", now.Add(time.Millisecond), now); again {
 		t.Fatal("waited past the deadline")
 	}
-	if g.wait(ctx, "wh_b", now.Add(time.Millisecond), now.Add(time.Second)) {
+	if _, again := g.wait(ctx, "wh_b", "dlv_1", now.Add(time.Millisecond), now.Add(time.Second)); again {
 		t.Fatal("another endpoint's release counted")
+	}
+	if g.pick("wh_a") != nil {
+		t.Fatal("picked a waiter from an empty line")
+	}
+}
+
+// An ending attempt hands its slot to the oldest waiter, which learns
+// whether the hand-over was recorded.
+func TestGatesHandOver(t *testing.T) {
+	g := newGates()
+	ctx := context.Background()
+	now := time.Now()
+	g.released("wh_a", now)
+	type result struct{ granted, again bool }
+	results := make(chan result, 2)
+	for _, id := range []string{"dlv_1", "dlv_2"} {
+		go func() {
+			granted, again := g.wait(ctx, "wh_a", id, now, now.Add(time.Hour))
+			results <- result{granted, again}
+		}()
+		for deadline := time.Now().Add(time.Second); ; { // in line, in order
+			g.mu.Lock()
+			ws := g.m["wh_a"].waiters
+			last := len(ws) > 0 && ws[len(ws)-1].deliveryID == id
+			g.mu.Unlock()
+			if last || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	w := g.pick("wh_a")
+	if w == nil || w.deliveryID != "dlv_1" {
+		t.Fatalf("picked %+v, want dlv_1", w)
+	}
+	w.granted <- true
+	if r := <-results; !r.granted {
+		t.Fatalf("the picked waiter got %+v", r)
+	}
+	// The second waiter's hand-over fails: it is told so and tries again.
+	w = g.pick("wh_a")
+	if w == nil || w.deliveryID != "dlv_2" {
+		t.Fatalf("picked %+v, want dlv_2", w)
+	}
+	time.Sleep(slotPoll + 10*time.Millisecond) // its poll interval ends while picked: it still waits for the answer
+	w.granted <- false
+	if r := <-results; r.granted || !r.again {
+		t.Fatalf("the second waiter got %+v", r)
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 // handlerStore is what the handler needs of the store.
 type handlerStore interface {
 	Begin(ctx context.Context, tenantID, deliveryID, eventID, webhookID string, maxInFlight int, lease time.Duration) (*webhook.Turn, error)
-	RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int) (int, error)
+	RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int, handTo string, lease time.Duration) (int, error)
 	EndDeliveries(ctx context.Context, tenantID, webhookID string, ids []string, status webhook.DeliveryStatus, reason string) (int, error)
 	Acquire(ctx context.Context, tenantID, webhookID, deliveryID string, maxInFlight, rate int, lease time.Duration) (string, time.Duration, error)
 	Release(ctx context.Context, tenantID, webhookID, deliveryID string) error
@@ -113,9 +113,18 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 				return err
 			}
 		}
-		for deadline := h.now().Add(maxSlotWait); wait == webhook.WaitConcurrency && h.gates.wait(ctx, d.WebhookID, h.now(), deadline); {
-			if err := acquire(); err != nil {
+		for deadline := h.now().Add(maxSlotWait); wait == webhook.WaitConcurrency; {
+			granted, again := h.gates.wait(ctx, d.WebhookID, d.ID, h.now(), deadline)
+			if granted {
+				wait = ""
+			} else if again {
+				err = acquire()
+			}
+			if err != nil {
 				return err
+			}
+			if !again {
+				break
 			}
 		}
 		if wait != "" {
@@ -134,7 +143,19 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if outcome == webhook.OutcomeRetry {
 		a.NextRetryAt = h.now().Add(delay).UTC()
 	}
-	streak, err := h.store.RecordAttempt(bg, d, &a, outcome, retried)
+	// The slot goes to a delivery of the same endpoint waiting here, if any
+	// (not under a rate limit, which needs a token per delivery).
+	var next *waiter
+	handTo := ""
+	if ep.RateLimit == 0 {
+		if next = h.gates.pick(d.WebhookID); next != nil {
+			handTo = next.deliveryID
+		}
+	}
+	streak, err := h.store.RecordAttempt(bg, d, &a, outcome, retried, handTo, settings.TaskTimeout())
+	if next != nil {
+		next.granted <- err == nil
+	}
 	if err != nil {
 		h.release(bg, b, d)
 		return err
