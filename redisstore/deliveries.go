@@ -29,7 +29,7 @@ func (s *Store) Begin(ctx context.Context, tenantID, deliveryID, eventID, webhoo
 	b := &webhook.Turn{Delivery: decodeDelivery(tenantID, deliveryID, pairs(res[0]))}
 	switch v := res[1].(type) {
 	case string:
-		if b.Event, err = decodeEvent(tenantID, v); err != nil {
+		if b.Event, err = decodeEvent(tenantID, eventID, v); err != nil {
 			return nil, err
 		}
 		s.events.put(evKey, b.Event, len(v))
@@ -270,9 +270,11 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
 return 1`)
 
-// storedAttempt is an attempt as kept in a delivery's attempts list: short
-// keys and Unix milliseconds, since a delivery keeps every attempt for the
-// whole log retention.
+// storedAttempt is an attempt as kept in a delivery's attempts list, for the
+// whole log retention, so it is stored compactly: a JSON array by position,
+// Unix milliseconds, the next retry as an offset, trailing empty fields left
+// out (see MarshalJSON). Attempts stored as objects with these short keys,
+// before, still read.
 type storedAttempt struct {
 	N      int         `json:"n"`
 	At     int64       `json:"at"`
@@ -284,6 +286,54 @@ type storedAttempt struct {
 	Class  string      `json:"c,omitempty"`
 	Err    string      `json:"e,omitempty"`
 	Next   int64       `json:"nr,omitempty"`
+}
+
+// MarshalJSON writes [n, at, status, ms, dns, connect, tls, first byte,
+// class, error, next retry - at, trigger, body].
+func (s storedAttempt) MarshalJSON() ([]byte, error) {
+	var next int64
+	if s.Next != 0 {
+		next = s.Next - s.At
+	}
+	v := []any{s.N, s.At, s.Status, s.Ms, s.Timing[0], s.Timing[1], s.Timing[2], s.Timing[3], s.Class, s.Err, next, s.Tr, s.Body}
+	for len(v) > 4 && isZero(v[len(v)-1]) {
+		v = v[:len(v)-1]
+	}
+	return json.Marshal(v)
+}
+
+func isZero(v any) bool {
+	switch x := v.(type) {
+	case *float64:
+		return x == nil
+	case string:
+		return x == ""
+	case int64:
+		return x == 0
+	}
+	return false
+}
+
+func (s *storedAttempt) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '{' {
+		type object storedAttempt // no methods: the plain decoder
+		return json.Unmarshal(b, (*object)(s))
+	}
+	var next int64
+	fields := []any{&s.N, &s.At, &s.Status, &s.Ms, &s.Timing[0], &s.Timing[1], &s.Timing[2], &s.Timing[3], &s.Class, &s.Err, &next, &s.Tr, &s.Body}
+	var raw []json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	for i, r := range raw[:min(len(raw), len(fields))] {
+		if err := json.Unmarshal(r, fields[i]); err != nil {
+			return err
+		}
+	}
+	if next != 0 {
+		s.Next = s.At + next
+	}
+	return nil
 }
 
 func storeAttempt(a *webhook.Attempt) storedAttempt {

@@ -12,9 +12,10 @@ import (
 	"github.com/tidingshq/tidings/webhook"
 )
 
-// storedEvent is the JSON of an event key.
+// storedEvent is the JSON of an event key. Its ID is the key's (events
+// stored before kept it here too).
 type storedEvent struct {
-	ID        string          `json:"id"`
+	ID        string          `json:"id,omitempty"`
 	Type      string          `json:"type"`
 	Data      json.RawMessage `json:"data"`
 	ClientID  string          `json:"client_id,omitempty"`
@@ -29,7 +30,7 @@ func (s *Store) CreateEvent(ctx context.Context, ev *webhook.Event, deliveries [
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	err := enc.Encode(storedEvent{ID: ev.ID, Type: ev.Type, Data: ev.Data, ClientID: ev.ClientID, CreatedAt: ev.CreatedAt.UnixMilli()})
+	err := enc.Encode(storedEvent{Type: ev.Type, Data: ev.Data, ClientID: ev.ClientID, CreatedAt: ev.CreatedAt.UnixMilli()})
 	body := bytes.TrimRight(buf.Bytes(), "\n")
 	if err != nil {
 		return fmt.Errorf("redisstore: encode event: %w", err)
@@ -107,7 +108,7 @@ func (s *Store) EventsBetween(ctx context.Context, tenantID, webhookID string, s
 	dlvs := make([]string, len(ids))
 	for i := range ids {
 		if evs[i].Err() == nil {
-			ev, err := decodeEvent(tenantID, evs[i].Val())
+			ev, err := decodeEvent(tenantID, ids[i], evs[i].Val())
 			if err != nil {
 				return nil, nil, err
 			}
@@ -137,12 +138,12 @@ func (s *Store) DeleteEvent(ctx context.Context, ev *webhook.Event, deliveries [
 	return wrap("delete event", err)
 }
 
-func decodeEvent(tenantID, raw string) (*webhook.Event, error) {
+func decodeEvent(tenantID, id, raw string) (*webhook.Event, error) {
 	var se storedEvent
 	if err := json.Unmarshal([]byte(raw), &se); err != nil {
 		return nil, fmt.Errorf("redisstore: corrupt event: %w", err)
 	}
-	return &webhook.Event{ID: se.ID, TenantID: tenantID, Type: se.Type, Data: se.Data, ClientID: se.ClientID,
+	return &webhook.Event{ID: id, TenantID: tenantID, Type: se.Type, Data: se.Data, ClientID: se.ClientID,
 		CreatedAt: unixMs(se.CreatedAt)}, nil
 }
 
@@ -154,7 +155,7 @@ func (s *Store) GetEvent(ctx context.Context, tenantID, id string) (*webhook.Eve
 	if _, err := p.Exec(ctx); err != nil {
 		return nil, nil, wrap("get event", err)
 	}
-	ev, err := decodeEvent(tenantID, raw.Val())
+	ev, err := decodeEvent(tenantID, id, raw.Val())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -184,7 +185,7 @@ func (s *Store) ListEvents(ctx context.Context, tenantID, eventType, cursor stri
 			if !ok {
 				continue // expired
 			}
-			ev, err := decodeEvent(tenantID, str)
+			ev, err := decodeEvent(tenantID, ids[i], str)
 			if err != nil {
 				return nil, nil, err
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -351,5 +352,39 @@ func TestAcquireDropsExpiredLeases(t *testing.T) {
 	}
 	if held := rc.ZRange(ctx, key, 0, -1).Val(); len(held) != 1 || held[0] != d.ID {
 		t.Errorf("slots = %v", held)
+	}
+}
+
+// Attempts are stored as compact arrays and read back whole; attempts stored
+// as objects before still read.
+func TestStoredAttemptEncoding(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	at := time.UnixMilli(1764380000123).UTC()
+	for _, a := range []webhook.Attempt{
+		{Attempt: 1, At: at, Trigger: webhook.TriggerScheduled, ResponseStatus: 200, ResponseTimeMs: 13,
+			Timing: webhook.Timing{ConnectMs: f(0.4), FirstByteMs: f(12.5)}},
+		{Attempt: 2, At: at, Trigger: webhook.TriggerManual, ResponseStatus: 500, ResponseBody: `{"err":"x"}`, ResponseTimeMs: 7,
+			Timing: webhook.Timing{DNSMs: f(1), ConnectMs: f(2), TLSMs: f(3), FirstByteMs: f(4)}, ErrorClass: webhook.ErrorHTTPStatus,
+			Error: "HTTP 500", NextRetryAt: at.Add(30 * time.Second)},
+		{Attempt: 3, At: at, Trigger: webhook.TriggerScheduled, ErrorClass: "connection", Error: "refused", NextRetryAt: at.Add(time.Hour)},
+	} {
+		raw, err := json.Marshal(storeAttempt(&a))
+		if err != nil || raw[0] != '[' {
+			t.Fatalf("encode: %s, %v", raw, err)
+		}
+		var back storedAttempt
+		if err := json.Unmarshal(raw, &back); err != nil {
+			t.Fatal(err)
+		}
+		if got := back.attempt(); !reflect.DeepEqual(got, a) {
+			t.Errorf("round trip of %s:\n got %+v\nwant %+v", raw, got, a)
+		}
+	}
+	var old storedAttempt
+	if err := json.Unmarshal([]byte(`{"n":2,"at":1764380000123,"s":500,"ms":7,"t":[null,2,null,4],"c":"http_status","e":"HTTP 500","nr":1764380030123}`), &old); err != nil {
+		t.Fatal(err)
+	}
+	if a := old.attempt(); a.Attempt != 2 || a.ResponseStatus != 500 || *a.Timing.FirstByteMs != 4 || !a.NextRetryAt.Equal(at.Add(30*time.Second)) {
+		t.Errorf("object-form attempt read as %+v", a)
 	}
 }

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -58,6 +63,7 @@ func (b *bench) memory() (perDelivery, perTask float64) {
 		ds = append(ds, got...)
 	}
 	perTask = (used() - base) / float64(n)
+	b.memoryBreakdown("queued", n)
 	for _, d := range ds {
 		for i := 1; i <= 5; i++ {
 			ms := 12.5
@@ -79,5 +85,40 @@ func (b *bench) memory() (perDelivery, perTask float64) {
 		panic(err)
 	}
 	perDelivery = (used() - base) / float64(n)
+	b.memoryBreakdown("retained", n)
 	return perDelivery, perTask
+}
+
+// memoryBreakdown prints, per kind of key, its count per delivery and the
+// mean MEMORY USAGE of a sample: where the bytes are.
+func (b *bench) memoryBreakdown(state string, n int) {
+	ctx := context.Background()
+	kinds := map[string][]string{}
+	iter := b.rdb.Scan(ctx, 0, "*", 1000).Iterator()
+	for iter.Next(ctx) {
+		k := iter.Val()
+		kind := regexp.MustCompile(`(ten|wh|evt|dlv|key)_[0-9A-Za-z]+`).ReplaceAllString(k, "$1_…")
+		kinds[kind] = append(kinds[kind], k)
+	}
+	type row struct {
+		kind              string
+		perDlv, each, all float64
+	}
+	var rows []row
+	for kind, keys := range kinds {
+		var sum int64
+		sample := keys[:min(len(keys), 200)]
+		for _, k := range sample {
+			sum += b.rdb.MemoryUsage(ctx, k).Val()
+		}
+		each := float64(sum) / float64(len(sample))
+		if r := (row{kind, float64(len(keys)) / float64(n), each, each * float64(len(keys)) / float64(n)}); r.all >= 1 {
+			rows = append(rows, r)
+		}
+	}
+	slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(b.all, a.all) })
+	fmt.Fprintf(os.Stderr, "  Redis per delivery, %s (MEMORY USAGE, mean of up to 200 keys of each kind):\n", state)
+	for _, r := range rows {
+		fmt.Fprintf(os.Stderr, "    %-40s %6.2f keys %8.0f B each %6.0f B\n", r.kind, r.perDlv, r.each, r.all)
+	}
 }
