@@ -145,15 +145,37 @@ func (s *Store) ListEndpoints(ctx context.Context, tenantID string, status webho
 	})
 }
 
-// AllEndpoints returns every webhook of a tenant: the fan-out's candidates.
+// AllEndpoints returns every webhook of a tenant, the fan-out's candidates,
+// in one round trip (it runs for every event published).
 func (s *Store) AllEndpoints(ctx context.Context, tenantID string) ([]*webhook.Endpoint, error) {
-	ids, err := s.rdb.ZRange(ctx, keyWebhooks(tenantID), 0, -1).Result()
+	res, err := scriptAllEndpoints.Run(ctx, s.rdb, []string{keyWebhooks(tenantID)}, keyWebhook(tenantID, "")).Slice()
 	if err != nil {
 		return nil, wrap("list webhooks", err)
 	}
-	all, _, err := s.getEndpoints(ctx, tenantID, ids)
-	return all, err
+	var all []*webhook.Endpoint
+	for i := 0; i+1 < len(res); i += 2 {
+		e, err := decodeEndpoint(tenantID, str(res[i]), pairs(res[i+1]))
+		if err != nil {
+			return nil, err
+		}
+		if e != nil {
+			all = append(all, e)
+		}
+	}
+	return all, nil
 }
+
+// scriptAllEndpoints
+// KEYS: 1 the tenant's webhook index. ARGV: 1 the webhook hash key without its
+// ID (all of the tenant's keys share its hash tag).
+// Returns {id, webhook fields, id, webhook fields, …} in index order.
+var scriptAllEndpoints = redis.NewScript(`
+local out = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGETALL', ARGV[1] .. id)
+end
+return out`)
 
 // SaveSettings writes a webhook's settings (not its status or counters);
 // webhook.ErrNotFound if it was deleted meanwhile.

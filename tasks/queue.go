@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -63,20 +64,33 @@ func (noRecorder) Cancelled(int)                            {}
 // Settings returns the delivery settings.
 func (q *Queue) Settings() Settings { return q.settings }
 
-// Enqueue queues one task per delivery. A delivery already queued (TaskID
-// conflict) counts as queued.
+// Enqueue queues one task per delivery, a fan-out's up to enqueueParallel
+// at a time (Asynq enqueues one task per round trip). A delivery already
+// queued (TaskID conflict) counts as queued.
 func (q *Queue) Enqueue(ctx context.Context, ds []*webhook.Delivery) error {
-	for _, d := range ds {
-		t, err := NewDeliverTask(d, q.settings)
-		if err != nil {
-			return err
-		}
-		if _, err := q.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-			return fmt.Errorf("tasks: enqueue %s: %w: %w", d.ID, webhook.ErrUnavailable, err)
-		}
+	errs := make([]error, len(ds))
+	sem := make(chan struct{}, enqueueParallel)
+	var wg sync.WaitGroup
+	for i, d := range ds {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			t, err := NewDeliverTask(d, q.settings)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			if _, err := q.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+				errs[i] = fmt.Errorf("tasks: enqueue %s: %w: %w", d.ID, webhook.ErrUnavailable, err)
+			}
+		})
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
+
+// enqueueParallel bounds one fan-out's share of the Redis connection pool.
+const enqueueParallel = 16
 
 // Cancel ends pending deliveries of a webhook as cancelled and drops their
 // queued tasks. A task already running finishes; its delivery stays

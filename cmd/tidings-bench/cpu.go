@@ -37,7 +37,7 @@ func (c cpuTimes) since(c0 cpuTimes, deliveries int) string {
 	if c.all > c0.all {
 		busy = float64(c.busy-c0.busy) / float64(c.all-c0.all) * 100
 	}
-	return fmt.Sprintf("CPU per delivery: redis %s, tidings %s, driver+receiver %s; machine %.0f%% busy",
+	return fmt.Sprintf("CPU per item: redis %s, tidings %s, driver+receiver %s; machine %.0f%% busy",
 		per(c.redis-c0.redis), per(c.tidings-c0.tidings), per(c.bench-c0.bench), busy)
 }
 

@@ -142,12 +142,13 @@ func (b *bench) runAll() error {
 	}
 	if b.wants("enqueue") {
 		enqueue = b.enqueueCeiling()
+		b.httpFloor()
 	}
 	if b.wants("one") || b.wants("latency") || b.wants("ingestlat") || b.wants("slow") {
 		r := b.throughput("all", 1, 1, false)
 		one = r.rate
 		b.row("Tidings deliveries/s, 1 webhook, `tidings all`", f0(one), fmt.Sprintf("%s ceiling; backlog drained: p50 %s p99 %s after start; %s", ratio(one, ceiling), ms(r.d50), ms(r.d99), r.cpu))
-		b.row("API ingest events/s, 32 clients, 1 webhook", f0(r.ingest), fmt.Sprintf("%s enqueue; p50 %s p99 %s", ratio(r.ingest, enqueue), ms(r.p50), ms(r.p99)))
+		b.row("API ingest events/s, 32 clients, 1 webhook", f0(r.ingest), fmt.Sprintf("%s enqueue; p50 %s p99 %s; %s", ratio(r.ingest, enqueue), ms(r.p50), ms(r.p99), r.ingestCPU))
 		if b.wants("ingestlat") {
 			ip50, ip99, irate := b.ingestLatency(r.ingest / 2)
 			b.row("API request latency at half the ingest rate, p50 / p99", ms(ip50)+" / "+ms(ip99), fmt.Sprintf("at %.0f requests/s", irate))
@@ -276,6 +277,41 @@ func (b *bench) enqueueCeiling() float64 {
 	return rate
 }
 
+// httpFloor: the same 32 clients POSTing the same event body to a bare
+// net/http handler that reads it and answers 202 — what HTTP alone costs on
+// this machine, with no Redis at all.
+func (b *bench) httpFloor() float64 {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = w.Write([]byte(`{"id":"evt_0"}`))
+	})}
+	go func() { _ = srv.Serve(l) }()
+	defer srv.Close()
+	url := "http://" + l.Addr().String()
+	body := `{"type":"bench.tick","data":{"pad":"` + strings.Repeat("x", 400) + `"}}`
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 32 {
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.n) {
+				b.postWith(hc, url, "k", "/v1/events", body)
+			}
+		})
+	}
+	wg.Wait()
+	rate := float64(b.n) / time.Since(start).Seconds()
+	b.row("floor: bare net/http POST /v1/events → 202, 32 clients, no Redis", f0(rate), "requests/s; HTTP alone on this machine")
+	return rate
+}
+
 // spawn starts a tidings process and returns its base URL.
 func (b *bench) spawn(cmd string, extra ...string) (string, *exec.Cmd) {
 	c := exec.Command(b.bin, cmd)
@@ -336,6 +372,7 @@ func (b *bench) throughput(mode string, webhooks, eventsDivisor int, slow bool) 
 	body := `{"type":"bench.tick","data":{"pad":"` + strings.Repeat("x", 400) + `"}}`
 	slowBody := `{"type":"slowbench.tick","data":{}}`
 	start := time.Now()
+	ingestCPU := b.cpuNow()
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	for range 32 {
 		wg.Add(1)
@@ -361,6 +398,7 @@ func (b *bench) throughput(mode string, webhooks, eventsDivisor int, slow bool) 
 	}
 	wg.Wait()
 	r.ingest = float64(events) / time.Since(start).Seconds()
+	r.ingestCPU = b.cpuNow().since(ingestCPU, events)
 	slices.Sort(lat)
 
 	if mode == "all" { // the same process will deliver: restart it as `all`
@@ -396,7 +434,7 @@ func (b *bench) throughput(mode string, webhooks, eventsDivisor int, slow bool) 
 type run struct {
 	rate, ingest       float64       // deliveries/s, events/s accepted
 	p50, p99, d50, d99 time.Duration // ingest request latency; arrival after the workers started
-	cpu                string        // CPU per delivery by process
+	cpu, ingestCPU     string        // CPU per delivery by process; per event during ingest
 }
 
 // paced runs `tidings all` with one webhook, publishes at a fixed rate for
