@@ -8,17 +8,20 @@ import (
 
 // A delivery whose endpoint has all its in-flight slots taken is deferred
 // through Asynq's retry set, which costs up to a second (whole-second due
-// times) and a fetch, a read and a re-queue each time. For an endpoint that
-// is flowing — this process gave one of its slots back moments ago — a slot
-// is milliseconds away, so the worker waits for it in process instead, for a
-// bounded time: the next attempt of that endpoint to end in this process
-// hands its slot over in the same script that records it. A slow endpoint
-// gives nothing back for seconds, is never flowing, and so never holds more
-// worker slots than its cap.
+// times) and a fetch, a read and a re-queue each time. When a slot is
+// milliseconds away, the worker waits for it in process instead: the next
+// attempt of that endpoint to end in this process hands its slot over in the
+// same script that records it. A slot is milliseconds away when this process
+// gives that endpoint's slots back often enough that the deliveries already
+// waiting here, and this one, would all have one within maxExpectedWait. A
+// slow endpoint gives slots back seconds apart, so it never has waiters and
+// never holds more worker slots than its cap; a busy moderately fast one has
+// only a few.
 const (
-	flowingWithin = 50 * time.Millisecond  // a slot given back this recently: the endpoint is flowing
-	maxSlotWait   = 250 * time.Millisecond // longest in-process wait before deferring
-	slotPoll      = 50 * time.Millisecond  // try again meanwhile (slots freed by other processes)
+	flowingWithin   = 50 * time.Millisecond  // no slot given back for this long: not flowing
+	maxExpectedWait = 20 * time.Millisecond  // longest expected wait worth holding a worker for
+	maxSlotWait     = 100 * time.Millisecond // longest in-process wait before deferring
+	slotPoll        = 25 * time.Millisecond  // try again meanwhile (slots freed by other processes)
 )
 
 // gates tracks, per endpoint, when this process last gave a slot back, and
@@ -30,8 +33,9 @@ type gates struct {
 }
 
 type gate struct {
-	last    time.Time // a slot was last given back
-	waiters []*waiter // oldest first
+	last     time.Time     // a slot was last given back
+	interval time.Duration // between slots given back, moving average
+	waiters  []*waiter     // oldest first
 }
 
 // waiter is a delivery waiting for a slot. Once picked, the slot is being
@@ -57,7 +61,12 @@ func (g *gates) get(webhookID string) *gate {
 func (g *gates) released(webhookID string, now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.get(webhookID).last = now
+	e := g.get(webhookID)
+	if !e.last.IsZero() {
+		gap := min(now.Sub(e.last), time.Second)
+		e.interval = (4*e.interval + gap) / 5
+	}
+	e.last = now
 	if now.Sub(g.lastSweep) > time.Minute { // forget endpoints idle for a minute
 		for id, x := range g.m {
 			if now.Sub(x.last) > time.Minute && len(x.waiters) == 0 {
@@ -85,13 +94,14 @@ func (g *gates) pick(webhookID string) *waiter {
 
 // wait waits for a slot of the webhook for the delivery: it returns
 // (true, true) if a slot was handed to it, (false, true) after a poll
-// interval with none (try to take one), and (false, false) at once if the
-// endpoint is not flowing or the deadline has passed (defer).
+// interval with none (try to take one), and (false, false) at once if a slot
+// is not expected soon or the deadline has passed (defer).
 func (g *gates) wait(ctx context.Context, webhookID, deliveryID string, now, deadline time.Time) (granted, again bool) {
 	g.mu.Lock()
 	e := g.get(webhookID)
 	left := deadline.Sub(now)
-	if now.Sub(e.last) >= flowingWithin || left <= 0 {
+	expected := time.Duration(len(e.waiters)+1) * e.interval
+	if now.Sub(e.last) >= flowingWithin || expected > maxExpectedWait || left <= 0 {
 		g.mu.Unlock()
 		return false, false
 	}

@@ -82,6 +82,37 @@ func TestGatesHandOver(t *testing.T) {
 	}
 }
 
+// Only as many deliveries wait as the endpoint's pace of giving slots back
+// serves within maxExpectedWait.
+func TestGatesWaitOnlyWhenASlotIsNear(t *testing.T) {
+	g := newGates()
+	now := time.Now()
+	for i := range 20 { // a slot back every 5 ms
+		g.released("wh_a", now.Add(time.Duration(i-20)*5*time.Millisecond))
+	}
+	g.released("wh_a", now)
+	fits := int(maxExpectedWait / (5 * time.Millisecond))
+	g.mu.Lock()
+	for range fits - 1 {
+		g.m["wh_a"].waiters = append(g.m["wh_a"].waiters, &waiter{})
+	}
+	g.mu.Unlock()
+	done := make(chan bool)
+	go func() {
+		_, again := g.wait(context.Background(), "wh_a", "dlv_last_fits", now, now.Add(time.Second))
+		done <- again
+	}()
+	if again := <-done; !again {
+		t.Errorf("the %dth waiter did not wait", fits)
+	}
+	g.mu.Lock()
+	g.m["wh_a"].waiters = append(g.m["wh_a"].waiters, &waiter{})
+	g.mu.Unlock()
+	if _, again := g.wait(context.Background(), "wh_a", "dlv_too_many", now, now.Add(time.Second)); again {
+		t.Errorf("waited behind %d others at a slot per 5 ms", fits)
+	}
+}
+
 func TestGatesForgetIdleEndpoints(t *testing.T) {
 	g := newGates()
 	now := time.Now()
