@@ -19,9 +19,9 @@ import (
 // only a few.
 const (
 	flowingWithin   = 50 * time.Millisecond  // no slot given back for this long: not flowing
-	maxExpectedWait = 20 * time.Millisecond  // longest expected wait worth holding a worker for
-	maxSlotWait     = 100 * time.Millisecond // longest in-process wait before deferring
-	slotPoll        = 25 * time.Millisecond  // try again meanwhile (slots freed by other processes)
+	maxExpectedWait = 50 * time.Millisecond  // longest expected wait worth holding a worker for
+	maxSlotWait     = 250 * time.Millisecond // longest in-process wait before deferring
+	slotPoll        = 50 * time.Millisecond  // try again meanwhile (slots freed by other processes)
 )
 
 // gates tracks, per endpoint, when this process last gave a slot back, and
