@@ -75,6 +75,55 @@ func TestSlowEndpointDoesNotDelayFastOne(t *testing.T) {
 	}
 }
 
+// A busy fast endpoint, whose slots are handed from one delivery to the next
+// inside the worker, still never has more than its cap in flight, and gets
+// every delivery exactly once on its first attempt.
+func TestBusyEndpointKeepsItsCap(t *testing.T) {
+	in := start(t, map[string]string{"TIDINGS_ENDPOINT_CONCURRENCY": "3", "TIDINGS_WORKER_CONCURRENCY": "20"})
+	_, key := in.tenant("acme")
+	var inFlight, maxInFlight atomic.Int32
+	var mu sync.Mutex
+	seen := map[string]int{}
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter) {})
+	handler := rc.Config.Handler
+	rc.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			m := maxInFlight.Load()
+			if n <= m || maxInFlight.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		mu.Lock()
+		seen[r.Header.Get("webhook-id")]++
+		mu.Unlock()
+		if a := r.Header.Get("X-Delivery-Attempt"); a != "1" {
+			t.Errorf("delivery %s arrived as attempt %s; waiting for a slot must not use attempts", r.Header.Get("webhook-id"), a)
+		}
+		time.Sleep(10 * time.Millisecond)
+		handler.ServeHTTP(w, r)
+	})
+	in.webhook(key, rc.URL, "busy.*")
+	const events = 150
+	for i := range events {
+		publish(in, key, "busy.tick", map[string]any{"i": i})
+	}
+	eventually(t, 60*time.Second, "every delivery", func() bool { return rc.count() >= events })
+	time.Sleep(500 * time.Millisecond) // a duplicate would show up now
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != events || rc.count() != events {
+		t.Errorf("%d requests for %d distinct deliveries, want %d of each", rc.count(), len(seen), events)
+	}
+	if m := maxInFlight.Load(); m > 3 {
+		t.Errorf("%d requests in flight at once, cap 3", m)
+	}
+	if maxInFlight.Load() < 3 {
+		t.Errorf("never more than %d in flight: the cap was not reached, the test proves nothing", maxInFlight.Load())
+	}
+}
+
 // A webhook's rate_limit spaces its deliveries without using attempts.
 func TestRateLimit(t *testing.T) {
 	in := start(t, nil)
