@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -38,7 +39,7 @@ func (s *Store) CreateEvent(ctx context.Context, ev *webhook.Event, deliveries [
 	ten := ev.TenantID
 	cut := "(" + webhook.IDBound(webhook.PrefixEvent, s.now().Add(-s.retention))
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, keyEvent(ten, ev.ID), body, s.retention)
+		p.Set(ctx, keyEvent(ten, ev.ID), append(body, deliveryRecords(deliveries)...), s.retention)
 		if !test {
 			p.ZAdd(ctx, keyEvents(ten), redis.Z{Member: ev.ID})
 			p.ZRemRangeByLex(ctx, keyEvents(ten), "-", cut)
@@ -50,19 +51,39 @@ func (s *Store) CreateEvent(ctx context.Context, ev *webhook.Event, deliveries [
 	return wrap("create event", err)
 }
 
-// addDeliveries queues the writes of new deliveries of an event.
-func (s *Store) addDeliveries(ctx context.Context, p redis.Pipeliner, ev *webhook.Event, deliveries []*webhook.Delivery) {
-	if len(deliveries) == 0 {
-		return
+// deliveryRecords is what an event key carries after its JSON: a line
+// "<webhook ID> <delivery ID>" per delivery, each after a newline (the JSON
+// has none). One key per event, not two.
+func deliveryRecords(deliveries []*webhook.Delivery) []byte {
+	var b []byte
+	for _, d := range deliveries {
+		b = append(b, '\n')
+		b = append(b, d.WebhookID...)
+		b = append(b, ' ')
+		b = append(b, d.ID...)
 	}
+	return b
+}
+
+// splitEvent separates an event key's JSON from its delivery records, read
+// into byWebhook (which may be nil), the last record of a webhook winning.
+func splitEvent(raw string, byWebhook map[string]string) string {
+	body, records, _ := strings.Cut(raw, "\n")
+	for records != "" && byWebhook != nil {
+		var line string
+		line, records, _ = strings.Cut(records, "\n")
+		if wh, dlv, ok := strings.Cut(line, " "); ok {
+			byWebhook[wh] = dlv
+		}
+	}
+	return body
+}
+
+// addDeliveries queues the writes of new deliveries of an event whose key
+// was written before (as CreateEvent's own SET already carries them).
+func (s *Store) addDeliveries(ctx context.Context, p redis.Pipeliner, ev *webhook.Event, deliveries []*webhook.Delivery) {
 	ten := ev.TenantID
 	cut := "(" + webhook.IDBound(webhook.PrefixDelivery, s.now().Add(-s.retention))
-	m := make([]any, 0, 2*len(deliveries))
-	for _, d := range deliveries {
-		m = append(m, d.WebhookID, d.ID)
-	}
-	p.HSet(ctx, keyEventDeliveries(ten, ev.ID), m...)
-	p.Expire(ctx, keyEventDeliveries(ten, ev.ID), s.retention)
 	for _, d := range deliveries {
 		p.HSet(ctx, keyDelivery(ten, d.ID), deliveryFields(d)...)
 		p.Expire(ctx, keyDelivery(ten, d.ID), s.retention)
@@ -72,14 +93,27 @@ func (s *Store) addDeliveries(ctx context.Context, p redis.Pipeliner, ev *webhoo
 	}
 }
 
-// AddDeliveries writes new deliveries of an existing event (recover).
+// AddDeliveries writes new deliveries of an existing event (recover); the
+// event key gets their records if it is still there.
 func (s *Store) AddDeliveries(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery) error {
+	if len(deliveries) == 0 {
+		return nil
+	}
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Eval(ctx, luaAppendIfExists, []string{keyEvent(ev.TenantID, ev.ID)}, deliveryRecords(deliveries))
 		s.addDeliveries(ctx, p, ev, deliveries)
 		return nil
 	})
 	return wrap("add deliveries", err)
 }
+
+// luaAppendIfExists: KEYS[1] a string; ARGV[1] what to append if it exists
+// (APPEND alone would recreate an expired key without a TTL). Sent whole
+// (EVAL) because it runs inside MULTI, where a missing script cannot fall
+// back.
+const luaAppendIfExists = `
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('APPEND', KEYS[1], ARGV[1]) end
+return 0`
 
 // EventsBetween returns a batch of at most limit events of a tenant created
 // in [since, until], oldest first, starting after the event ID after (""
@@ -99,7 +133,7 @@ func (s *Store) EventsBetween(ctx context.Context, tenantID, webhookID string, s
 	dls := make([]*redis.StringCmd, len(ids))
 	for i, id := range ids {
 		evs[i] = p.Get(ctx, keyEvent(tenantID, id))
-		dls[i] = p.HGet(ctx, keyEventDeliveries(tenantID, id), webhookID)
+		dls[i] = p.HGet(ctx, keyLegacyEventDeliveries(tenantID, id), webhookID)
 	}
 	if _, err := p.Exec(ctx); err != nil && err != redis.Nil {
 		return nil, nil, wrap("events between", err)
@@ -107,16 +141,20 @@ func (s *Store) EventsBetween(ctx context.Context, tenantID, webhookID string, s
 	out := make([]*webhook.Event, len(ids))
 	dlvs := make([]string, len(ids))
 	for i := range ids {
+		dlvs[i] = dls[i].Val()
 		if evs[i].Err() == nil {
-			ev, err := decodeEvent(tenantID, ids[i], evs[i].Val())
+			byWebhook := map[string]string{}
+			ev, err := decodeEvent(tenantID, ids[i], splitEvent(evs[i].Val(), byWebhook))
 			if err != nil {
 				return nil, nil, err
 			}
 			out[i] = ev
+			if id, ok := byWebhook[webhookID]; ok {
+				dlvs[i] = id
+			}
 		} else {
 			out[i] = &webhook.Event{ID: ids[i]} // expired: a placeholder that keeps the cursor
 		}
-		dlvs[i] = dls[i].Val()
 	}
 	return out, dlvs, nil
 }
@@ -126,7 +164,7 @@ func (s *Store) EventsBetween(ctx context.Context, tenantID, webhookID string, s
 func (s *Store) DeleteEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery) error {
 	ten := ev.TenantID
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, keyEvent(ten, ev.ID), keyEventDeliveries(ten, ev.ID))
+		p.Del(ctx, keyEvent(ten, ev.ID))
 		p.ZRem(ctx, keyEvents(ten), ev.ID)
 		for _, d := range deliveries {
 			p.Del(ctx, keyDelivery(ten, d.ID))
@@ -138,9 +176,11 @@ func (s *Store) DeleteEvent(ctx context.Context, ev *webhook.Event, deliveries [
 	return wrap("delete event", err)
 }
 
+// decodeEvent reads an event key's JSON (its delivery records, if any, are
+// left aside).
 func decodeEvent(tenantID, id, raw string) (*webhook.Event, error) {
 	var se storedEvent
-	if err := json.Unmarshal([]byte(raw), &se); err != nil {
+	if err := json.Unmarshal([]byte(splitEvent(raw, nil)), &se); err != nil {
 		return nil, fmt.Errorf("redisstore: corrupt event: %w", err)
 	}
 	return &webhook.Event{ID: id, TenantID: tenantID, Type: se.Type, Data: se.Data, ClientID: se.ClientID,
@@ -151,15 +191,19 @@ func decodeEvent(tenantID, id, raw string) (*webhook.Event, error) {
 func (s *Store) GetEvent(ctx context.Context, tenantID, id string) (*webhook.Event, map[string]string, error) {
 	p := s.rdb.Pipeline()
 	raw := p.Get(ctx, keyEvent(tenantID, id))
-	dlvs := p.HGetAll(ctx, keyEventDeliveries(tenantID, id))
+	legacy := p.HGetAll(ctx, keyLegacyEventDeliveries(tenantID, id))
 	if _, err := p.Exec(ctx); err != nil {
 		return nil, nil, wrap("get event", err)
 	}
-	ev, err := decodeEvent(tenantID, id, raw.Val())
+	byWebhook := legacy.Val()
+	if byWebhook == nil {
+		byWebhook = map[string]string{}
+	}
+	ev, err := decodeEvent(tenantID, id, splitEvent(raw.Val(), byWebhook))
 	if err != nil {
 		return nil, nil, err
 	}
-	return ev, dlvs.Val(), nil
+	return ev, byWebhook, nil
 }
 
 // ListEvents pages through a tenant's events newest first, optionally of one

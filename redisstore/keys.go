@@ -40,9 +40,12 @@ package redisstore
 //	                                  the log retention on each write
 //	tidings:{ten}:evts                ZSET  index of events (test events excluded); trimmed
 //	                                  to retention
-//	tidings:{ten}:evt:<evt>           STRING JSON event with data; TTL = log retention
-//	tidings:{ten}:evt:<evt>:dlvs      HASH  webhook ID → delivery ID: at most one delivery per
-//	                                  (event, webhook); TTL = log retention
+//	tidings:{ten}:evt:<evt>           STRING JSON event with data (no newline), then a line
+//	                                  "\n<webhook ID> <delivery ID>" per delivery: at most one
+//	                                  delivery per (event, webhook); TTL = log retention
+//	tidings:{ten}:evt:<evt>:dlvs      HASH  webhook ID → delivery ID, written before the event
+//	                                  key held its deliveries: only read; gone one log
+//	                                  retention after the upgrade
 //	tidings:{ten}:dlv:<dlv>           HASH  the delivery (see deliveryFields); TTL = log
 //	                                  retention, renewed on each attempt
 //	tidings:{ten}:dlv:<dlv>:attempts  LIST  JSON attempts, oldest first; TTL as the delivery
@@ -70,9 +73,11 @@ func keyWebhookInflight(ten, wh string) string   { return tag(ten) + ":wh:" + wh
 func keyWebhookBucket(ten, wh string) string     { return tag(ten) + ":wh:" + wh + ":bucket" }
 func keyEvents(ten string) string                { return tag(ten) + ":evts" }
 func keyEvent(ten, evt string) string            { return tag(ten) + ":evt:" + evt }
-func keyEventDeliveries(ten, evt string) string  { return tag(ten) + ":evt:" + evt + ":dlvs" }
-func keyDelivery(ten, dlv string) string         { return tag(ten) + ":dlv:" + dlv }
-func keyAttempts(ten, dlv string) string         { return tag(ten) + ":dlv:" + dlv + ":attempts" }
-func keyIdempotency(ten, key string) string      { return tag(ten) + ":idem:" + key }
-func keyTypes(ten string) string                 { return tag(ten) + ":types" }
-func keyAPIKey(hash string) string               { return keyAPIKeyPrefix + hash }
+func keyLegacyEventDeliveries(ten, evt string) string {
+	return tag(ten) + ":evt:" + evt + ":dlvs"
+}
+func keyDelivery(ten, dlv string) string    { return tag(ten) + ":dlv:" + dlv }
+func keyAttempts(ten, dlv string) string    { return tag(ten) + ":dlv:" + dlv + ":attempts" }
+func keyIdempotency(ten, key string) string { return tag(ten) + ":idem:" + key }
+func keyTypes(ten string) string            { return tag(ten) + ":types" }
+func keyAPIKey(hash string) string          { return keyAPIKeyPrefix + hash }

@@ -54,14 +54,14 @@ func TestKeySchema(t *testing.T) {
 		keyTenants: "zset", keyTenant(ten): "hash", keyTenantKeys(ten): "hash", keyWebhooks(ten): "zset",
 		keyWebhook(ten, ep.ID): "hash", keyWebhookPending(ten, ep.ID): "set", keyWebhookDeliveries(ten, ep.ID): "zset",
 		keyEvents(ten): "zset", keyEvent(ten, ev.ID): "string",
-		keyEventDeliveries(ten, ev.ID): "hash", keyDelivery(ten, d.ID): "hash", keyTypes(ten): "set",
+		keyLegacyEventDeliveries(ten, ev.ID): "none", keyDelivery(ten, d.ID): "hash", keyTypes(ten): "set",
 	}
 	for k, typ := range want {
 		if got := rc.Type(ctx, k).Val(); got != typ {
 			t.Errorf("%s is %q, want %q", k, got, typ)
 		}
 	}
-	for _, k := range []string{keyEvent(ten, ev.ID), keyEventDeliveries(ten, ev.ID), keyDelivery(ten, d.ID)} {
+	for _, k := range []string{keyEvent(ten, ev.ID), keyDelivery(ten, d.ID)} {
 		if ttl := rc.TTL(ctx, k).Val(); ttl <= 0 || ttl > time.Hour {
 			t.Errorf("%s TTL = %v, want the retention", k, ttl)
 		}
@@ -76,9 +76,57 @@ func TestKeySchema(t *testing.T) {
 		}
 	}
 	// The stored event keeps the data byte for byte (no HTML escaping).
-	got, _, err := s.GetEvent(ctx, ten, ev.ID)
-	if err != nil || string(got.Data) != `{"a":"<&>"}` {
-		t.Errorf("event data = %s, %v", got.Data, err)
+	got, byWebhook, err := s.GetEvent(ctx, ten, ev.ID)
+	if err != nil || string(got.Data) != `{"a":"<&>"}` || got.ID != ev.ID {
+		t.Errorf("event = %+v, %v", got, err)
+	}
+	if len(byWebhook) != 1 || byWebhook[ep.ID] != d.ID {
+		t.Errorf("deliveries by webhook = %v", byWebhook)
+	}
+}
+
+// An event's key carries its deliveries: those added later (recover) too,
+// unless it expired meanwhile; events written with a separate delivery hash
+// (before) still read.
+func TestEventDeliveryRecords(t *testing.T) {
+	s, rc := newStore(t, time.Hour)
+	ctx := context.Background()
+	ep, ev, d := fixture(t, s)
+	ten := ep.TenantID
+	later := *d
+	later.ID, later.WebhookID = webhook.NewID(webhook.PrefixDelivery, time.Now()), "wh_other"
+	if err := s.AddDeliveries(ctx, ev, []*webhook.Delivery{&later}); err != nil {
+		t.Fatal(err)
+	}
+	if _, byWebhook, _ := s.GetEvent(ctx, ten, ev.ID); len(byWebhook) != 2 || byWebhook["wh_other"] != later.ID || byWebhook[ep.ID] != d.ID {
+		t.Errorf("after recover: %v", byWebhook)
+	}
+	events, dlvs, err := s.EventsBetween(ctx, ten, "wh_other", ev.CreatedAt.Add(-time.Second), time.Now(), "", 10)
+	if err != nil || len(events) != 1 || string(events[0].Data) != string(ev.Data) || dlvs[0] != later.ID {
+		t.Errorf("EventsBetween = %+v %v, %v", events, dlvs, err)
+	}
+	if ttl := rc.TTL(ctx, keyEvent(ten, ev.ID)).Val(); ttl <= 0 {
+		t.Errorf("event TTL after an append = %v", ttl)
+	}
+	// An expired event is not brought back by a late delivery record.
+	rc.Del(ctx, keyEvent(ten, ev.ID))
+	again := later
+	again.ID = webhook.NewID(webhook.PrefixDelivery, time.Now())
+	if err := s.AddDeliveries(ctx, ev, []*webhook.Delivery{&again}); err != nil {
+		t.Fatal(err)
+	}
+	if n := rc.Exists(ctx, keyEvent(ten, ev.ID)).Val(); n != 0 {
+		t.Error("AddDeliveries recreated an expired event key")
+	}
+	// Written before: JSON with its ID, deliveries in a hash of their own.
+	rc.Set(ctx, keyEvent(ten, ev.ID), `{"id":"`+ev.ID+`","type":"batch.done","data":{"a":1},"created_at":1764380000123}`, time.Hour)
+	rc.HSet(ctx, keyLegacyEventDeliveries(ten, ev.ID), ep.ID, d.ID)
+	got, byWebhook, err := s.GetEvent(ctx, ten, ev.ID)
+	if err != nil || got.ID != ev.ID || string(got.Data) != `{"a":1}` || byWebhook[ep.ID] != d.ID {
+		t.Errorf("legacy event = %+v %v, %v", got, byWebhook, err)
+	}
+	if _, dlvs, _ := s.EventsBetween(ctx, ten, ep.ID, time.UnixMilli(0), time.Now(), "", 10); len(dlvs) != 1 || dlvs[0] != d.ID {
+		t.Errorf("legacy EventsBetween deliveries = %v", dlvs)
 	}
 }
 
