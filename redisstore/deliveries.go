@@ -160,7 +160,7 @@ func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webho
 }
 
 // scriptRecordAttempt
-// KEYS: 1 delivery hash, 2 attempts list, 3 webhook hash, 4 webhook pending set,
+// KEYS: 1 delivery hash, 2 attempts string, 3 webhook hash, 4 webhook pending set,
 // 5 webhook in-flight ZSET (the attempt's slot is given back or handed on).
 // ARGV: 1 attempt JSON, 2 attempt number, 3 new status, 4 next_retry_at (ms or ""),
 // 5 response status, 6 response body, 7 response time ms, 8 error, 9 now ms,
@@ -178,8 +178,8 @@ if ARGV[15] ~= '' then
 end
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return -1 end
-redis.call('RPUSH', KEYS[2], ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[10])
+local prev = redis.call('GET', KEYS[2])
+redis.call('SET', KEYS[2], prev and prev .. '\n' .. ARGV[1] or ARGV[1], 'PX', ARGV[10])
 local f = {'attempt', ARGV[2], 'next_retry_at', ARGV[4], 'last_status', ARGV[5], 'last_body', ARGV[6],
   'last_time_ms', ARGV[7], 'last_error', ARGV[8], 'next_trigger', 'scheduled', 'updated_at', ARGV[9]}
 if st == 'pending' then
@@ -242,7 +242,7 @@ return n`)
 // returns webhook.ErrConflict if the delivery is still pending.
 func (s *Store) Rerun(ctx context.Context, d *webhook.Delivery, extra int, trigger string) error {
 	ten := d.TenantID
-	keys := []string{keyDelivery(ten, d.ID), keyAttempts(ten, d.ID), keyWebhookPending(ten, d.WebhookID)}
+	keys := []string{keyDelivery(ten, d.ID), keyAttempts(ten, d.ID), keyWebhookPending(ten, d.WebhookID), keyLegacyAttempts(ten, d.ID)}
 	n, err := scriptRerun.Run(ctx, s.rdb, keys, extra, trigger, ms(s.now()), d.ID, s.retention.Milliseconds()).Int()
 	switch {
 	case err != nil:
@@ -256,7 +256,8 @@ func (s *Store) Rerun(ctx context.Context, d *webhook.Delivery, extra int, trigg
 }
 
 // scriptRerun
-// KEYS: 1 delivery hash, 2 attempts list, 3 webhook pending set.
+// KEYS: 1 delivery hash, 2 attempts string, 3 webhook pending set, 4 attempts list
+// written before the string.
 // ARGV: 1 extra attempts, 2 trigger, 3 now ms, 4 delivery ID, 5 retention ms.
 // Returns 1, 0 if the delivery is pending, -1 if it does not exist.
 var scriptRerun = redis.NewScript(`
@@ -267,7 +268,8 @@ redis.call('HSET', KEYS[1], 'status', 'pending', 'next_trigger', ARGV[2], 'next_
 redis.call('HINCRBY', KEYS[1], 'max_attempts', ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[5]) end
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+redis.call('PEXPIRE', KEYS[4], ARGV[5])
 return 1`)
 
 // storedAttempt is an attempt as kept in a delivery's attempts list, for the

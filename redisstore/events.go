@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -307,11 +308,18 @@ func (s *Store) GetDeliveries(ctx context.Context, tenantID string, ids []string
 	return out, nil
 }
 
-// Attempts returns a delivery's attempts, oldest first.
+// Attempts returns a delivery's attempts, oldest first: those kept in a
+// list before the attempts string existed, then the string's lines.
 func (s *Store) Attempts(ctx context.Context, tenantID, id string) ([]webhook.Attempt, error) {
-	raws, err := s.rdb.LRange(ctx, keyAttempts(tenantID, id), 0, -1).Result()
-	if err != nil {
+	p := s.rdb.Pipeline()
+	legacy := p.LRange(ctx, keyLegacyAttempts(tenantID, id), 0, -1)
+	lines := p.Get(ctx, keyAttempts(tenantID, id))
+	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, wrap("attempts", err)
+	}
+	raws := legacy.Val()
+	if v := lines.Val(); v != "" {
+		raws = append(raws, strings.Split(v, "\n")...)
 	}
 	out := make([]webhook.Attempt, 0, len(raws))
 	for _, r := range raws {

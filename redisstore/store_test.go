@@ -436,3 +436,35 @@ func TestStoredAttemptEncoding(t *testing.T) {
 		t.Errorf("object-form attempt read as %+v", a)
 	}
 }
+
+// A delivery's attempts are one string, a line each, with the delivery's
+// TTL; attempts kept in a list before come first.
+func TestAttemptsString(t *testing.T) {
+	s, rc := newStore(t, time.Hour)
+	ctx := context.Background()
+	_, _, d := fixture(t, s)
+	rc.RPush(ctx, keyLegacyAttempts(d.TenantID, d.ID), `{"n":1,"at":1764380000123,"s":500,"ms":7,"t":[null,null,null,null],"c":"http_status","e":"HTTP 500"}`)
+	for n := 2; n <= 3; n++ {
+		a := &webhook.Attempt{Attempt: n, At: time.Now(), Trigger: webhook.TriggerScheduled, ResponseStatus: 500, ErrorClass: webhook.ErrorHTTPStatus,
+			Error: "HTTP 500\nwith a newline", NextRetryAt: time.Now().Add(time.Minute)}
+		if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeRetry, 0, "", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := keyAttempts(d.TenantID, d.ID)
+	if typ, ttl := rc.Type(ctx, key).Val(), rc.TTL(ctx, key).Val(); typ != "string" || ttl <= 0 || ttl > time.Hour {
+		t.Errorf("%s is a %s with TTL %v", key, typ, ttl)
+	}
+	got, err := s.Attempts(ctx, d.TenantID, d.ID)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("Attempts = %+v, %v", got, err)
+	}
+	for i, a := range got {
+		if a.Attempt != i+1 {
+			t.Errorf("attempt %d is number %d", i, a.Attempt)
+		}
+	}
+	if got[2].Error != "HTTP 500\nwith a newline" {
+		t.Errorf("error text = %q", got[2].Error)
+	}
+}
