@@ -100,8 +100,10 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("delivery %s: attempts used up: %w", d.ID, asynq.SkipRetry)
 	}
 
-	// A busy or rate-limited endpoint waits without using an attempt, and
-	// without holding a worker slot: the task is deferred.
+	// A busy or rate-limited endpoint waits without using an attempt: the
+	// task is deferred, so it holds no worker slot — unless a slot is
+	// expected within milliseconds, then the worker waits for it here
+	// (gate.go).
 	if !b.Holding {
 		wait, delay := b.Wait, b.Delay
 		acquire := func() (err error) {
