@@ -16,16 +16,9 @@ import (
 func TestSlowEndpointDoesNotDelayFastOne(t *testing.T) {
 	in := start(t, map[string]string{"TIDINGS_ENDPOINT_CONCURRENCY": "2", "TIDINGS_WORKER_CONCURRENCY": "6", "TIDINGS_DELIVERY_TIMEOUT": "10s"})
 	_, key := in.tenant("acme")
-	var inFlight, maxInFlight atomic.Int32
+	var inFlight peak
 	slow := newReceiver(t, func(_ int, w http.ResponseWriter) {
-		n := inFlight.Add(1)
-		defer inFlight.Add(-1)
-		for {
-			m := maxInFlight.Load()
-			if n <= m || maxInFlight.CompareAndSwap(m, n) {
-				break
-			}
-		}
+		defer inFlight.enter()()
 		time.Sleep(3 * time.Second)
 	})
 	var mu sync.Mutex
@@ -70,7 +63,7 @@ func TestSlowEndpointDoesNotDelayFastOne(t *testing.T) {
 			t.Errorf("slow delivery %s used %v attempts; waiting must not use attempts", id, d.get("attempt"))
 		}
 	}
-	if m := maxInFlight.Load(); m > 2 {
+	if m := inFlight.max.Load(); m > 2 {
 		t.Errorf("slow endpoint had %d requests in flight, cap 2", m)
 	}
 }
@@ -81,20 +74,13 @@ func TestSlowEndpointDoesNotDelayFastOne(t *testing.T) {
 func TestBusyEndpointKeepsItsCap(t *testing.T) {
 	in := start(t, map[string]string{"TIDINGS_ENDPOINT_CONCURRENCY": "3", "TIDINGS_WORKER_CONCURRENCY": "20"})
 	_, key := in.tenant("acme")
-	var inFlight, maxInFlight atomic.Int32
+	var inFlight peak
 	var mu sync.Mutex
 	seen := map[string]int{}
 	rc := newReceiver(t, func(_ int, w http.ResponseWriter) {})
 	handler := rc.Config.Handler
 	rc.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := inFlight.Add(1)
-		defer inFlight.Add(-1)
-		for {
-			m := maxInFlight.Load()
-			if n <= m || maxInFlight.CompareAndSwap(m, n) {
-				break
-			}
-		}
+		defer inFlight.enter()()
 		mu.Lock()
 		seen[r.Header.Get("webhook-id")]++
 		mu.Unlock()
@@ -116,12 +102,23 @@ func TestBusyEndpointKeepsItsCap(t *testing.T) {
 	if len(seen) != events || rc.count() != events {
 		t.Errorf("%d requests for %d distinct deliveries, want %d of each", rc.count(), len(seen), events)
 	}
-	if m := maxInFlight.Load(); m > 3 {
+	if m := inFlight.max.Load(); m > 3 {
 		t.Errorf("%d requests in flight at once, cap 3", m)
 	}
-	if maxInFlight.Load() < 3 {
-		t.Errorf("never more than %d in flight: the cap was not reached, the test proves nothing", maxInFlight.Load())
+	if m := inFlight.max.Load(); m < 3 {
+		t.Errorf("never more than %d in flight: the cap was not reached, the test proves nothing", m)
 	}
+}
+
+// peak counts requests in flight and keeps the most there ever were.
+type peak struct{ cur, max atomic.Int32 }
+
+// enter counts a request in; the function it returns counts it out.
+func (p *peak) enter() func() {
+	n := p.cur.Add(1)
+	for m := p.max.Load(); n > m && !p.max.CompareAndSwap(m, n); m = p.max.Load() {
+	}
+	return func() { p.cur.Add(-1) }
 }
 
 // A webhook's rate_limit spaces its deliveries without using attempts.
