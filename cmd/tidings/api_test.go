@@ -299,8 +299,18 @@ func TestDevWithoutRedis(t *testing.T) {
 	}
 	rc := newReceiver(t, nil)
 	in.webhook(demo[1], rc.URL, "*")
-	publish(in, demo[1], "computation.complete", map[string]any{"ok": true})
+	r := publish(in, demo[1], "computation.complete", map[string]any{"ok": true})
 	eventually(t, 10*time.Second, "delivery in dev", func() bool { return rc.count() == 1 })
+	// The embedded Redis runs the same scripts: the attempt is recorded.
+	id := r.get("deliveries").([]any)[0].(map[string]any)["id"].(string)
+	d := in.waitDelivery(demo[1], id, "succeeded", 10*time.Second)
+	if attempts, _ := d.get("attempts").([]any); len(attempts) != 1 {
+		t.Errorf("attempts in dev = %v", d.get("attempts"))
+	}
+	for i := range 20 { // the worker's cached event and webhook, and slot hand-overs
+		publish(in, demo[1], "computation.complete", map[string]any{"i": i})
+	}
+	eventually(t, 20*time.Second, "more deliveries in dev", func() bool { return rc.count() == 21 })
 	in.must(200, "GET", "/v1/tenants", admin[1], nil)
 	// The dashboard is mounted behind basic auth.
 	req, _ := http.NewRequest("GET", in.base+"/monitoring/", nil)
