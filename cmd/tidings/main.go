@@ -200,18 +200,24 @@ func startWorker(cfg config.Config, rc redis.UniversalClient, store *redisstore.
 	mux := asynq.NewServeMux()
 	mux.Handle(tasks.TypeDeliver, tasks.NewHandler(store, snd, queue, log, nil))
 	var ws workers
-	for _, n := range split(cfg.WorkerConcurrency, fetchersPer) {
+	for i, n := range split(cfg.WorkerConcurrency, fetchersPer) {
+		// Each server polls an empty queue every 100ms (default 1s, i.e. up
+		// to 1.5s of pickup latency: a server asleep on an empty queue does
+		// not fetch when work comes back). The first releases due retries
+		// every 200ms (default 5s with whole-second due times, which would
+		// phase-lock a 5s rung to 10s); one forwarder suffices, so the
+		// others keep Asynq's 5s and an idle worker stays cheaper for Redis.
+		delayed := 5 * time.Second
+		if i == 0 {
+			delayed = 200 * time.Millisecond
+		}
 		srv := asynq.NewServerFromRedisClient(rc, asynq.Config{
-			Concurrency:    n,
-			Queues:         map[string]int{tasks.QueueName: 1},
-			RetryDelayFunc: tasks.RetryDelay,
-			IsFailure:      tasks.IsFailure,
-			// An idle worker polls every 100ms (default 1s, i.e. up to 1.5s of
-			// pickup latency), and due retries are released every 200ms (default
-			// 5s with whole-second due times, which would phase-lock a 5s rung
-			// to 10s).
+			Concurrency:              n,
+			Queues:                   map[string]int{tasks.QueueName: 1},
+			RetryDelayFunc:           tasks.RetryDelay,
+			IsFailure:                tasks.IsFailure,
 			TaskCheckInterval:        100 * time.Millisecond,
-			DelayedTaskCheckInterval: 200 * time.Millisecond,
+			DelayedTaskCheckInterval: delayed,
 			ShutdownTimeout:          settings.ShutdownTimeout(),
 			Logger:                   tasks.Logger{L: log},
 			LogLevel:                 level,
