@@ -237,13 +237,18 @@ func startWorker(cfg config.Config, rc redis.UniversalClient, store *redisstore.
 // so that loop caps a server at about one task per round trip whatever its
 // concurrency (measured: ~3,500 deliveries/s here with Redis and the CPUs
 // half idle). A worker process therefore runs one server per fetchersPer
-// slots of its concurrency; together they share the process's concurrency
-// and fetch in parallel.
-const fetchersPer = 10
+// slots of its concurrency, at most maxFetchers (each server also holds a
+// pub/sub connection and its own housekeeping); together they share the
+// process's concurrency and fetch in parallel.
+const (
+	fetchersPer = 10
+	maxFetchers = 8
+)
 
-// split divides total into ceil(total/per) near-equal parts.
+// split divides total into ceil(total/per) near-equal parts, at most
+// maxFetchers.
 func split(total, per int) []int {
-	k := (total + per - 1) / per
+	k := min((total+per-1)/per, maxFetchers)
 	parts := make([]int, k)
 	for i := range parts {
 		parts[i] = total / k
