@@ -30,6 +30,7 @@ type gates struct {
 	mu        sync.Mutex
 	m         map[string]*gate // by webhook ID
 	lastSweep time.Time
+	poll      time.Duration // slotPoll; tests lengthen it
 }
 
 type gate struct {
@@ -46,7 +47,7 @@ type waiter struct {
 	granted    chan bool
 }
 
-func newGates() *gates { return &gates{m: map[string]*gate{}} }
+func newGates() *gates { return &gates{m: map[string]*gate{}, poll: slotPoll} }
 
 func (g *gates) get(webhookID string) *gate {
 	e := g.m[webhookID]
@@ -109,7 +110,7 @@ func (g *gates) wait(ctx context.Context, webhookID, deliveryID string, now, dea
 	e.waiters = append(e.waiters, w)
 	g.mu.Unlock()
 
-	t := time.NewTimer(min(left, slotPoll))
+	t := time.NewTimer(min(left, g.poll))
 	defer t.Stop()
 	select {
 	case ok := <-w.granted:

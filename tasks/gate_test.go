@@ -41,6 +41,7 @@ func TestGatesWaitOnlyForFlowingEndpoints(t *testing.T) {
 // whether the hand-over was recorded.
 func TestGatesHandOver(t *testing.T) {
 	g := newGates()
+	g.poll = 300 * time.Millisecond // waiters stay in line while the test picks them
 	ctx := context.Background()
 	now := time.Now()
 	g.released("wh_a", now)
@@ -75,7 +76,7 @@ func TestGatesHandOver(t *testing.T) {
 	if w == nil || w.deliveryID != "dlv_2" {
 		t.Fatalf("picked %+v, want dlv_2", w)
 	}
-	time.Sleep(slotPoll + 10*time.Millisecond) // its poll interval ends while picked: it still waits for the answer
+	time.Sleep(g.poll + 50*time.Millisecond) // its poll interval ends while picked: it still waits for the answer
 	w.granted <- false
 	if r := <-results; r.granted || !r.again {
 		t.Fatalf("the second waiter got %+v", r)
