@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -63,6 +64,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, e *webhook.Endpoint) error {
 		p.HSet(ctx, keyWebhook(e.TenantID, e.ID), "cfg", cfg, "v", 1, "rate", e.RateLimit, "status", string(e.Status),
 			"disabled_reason", e.DisabledReason, "failure_count", 0, "exhausted_streak", 0)
 		p.ZAdd(ctx, keyWebhooks(e.TenantID), redis.Z{Member: e.ID})
+		p.Incr(ctx, keyWebhooksVersion(e.TenantID))
 		s.addTypes(ctx, p, e.TenantID, e.Events)
 		return nil
 	})
@@ -146,31 +148,68 @@ func (s *Store) ListEndpoints(ctx context.Context, tenantID string, status webho
 }
 
 // AllEndpoints returns every webhook of a tenant, the fan-out's candidates,
-// in one round trip (it runs for every event published).
+// in one round trip (it runs for every event published). The list is kept
+// and only checked against the tenant's webhooks version while that holds,
+// so a tenant with many webhooks does not cost a read and a decode of each
+// per event; a list older than endpointListTTL is read again whatever the
+// version says (a process of an older release changes webhooks without
+// bumping it). The endpoints returned are shared: read-only.
 func (s *Store) AllEndpoints(ctx context.Context, tenantID string) ([]*webhook.Endpoint, error) {
-	res, err := scriptAllEndpoints.Run(ctx, s.rdb, []string{keyWebhooks(tenantID)}, keyWebhook(tenantID, "")).Slice()
-	if err != nil {
+	cached, ok := s.endpointLists.get(tenantID)
+	known := ""
+	if ok && s.now().Sub(cached.at) < endpointListTTL {
+		known = cached.version
+	}
+	keys := []string{keyWebhooks(tenantID), keyWebhooksVersion(tenantID)}
+	res, err := scriptAllEndpoints.Run(ctx, s.rdb, keys, keyWebhook(tenantID, ""), known).Slice()
+	if err != nil || len(res) == 0 {
 		return nil, wrap("list webhooks", err)
 	}
+	version := str(res[0])
+	if known != "" && version == known && len(res) == 1 {
+		return cached.list, nil
+	}
 	var all []*webhook.Endpoint
-	for i := 0; i+1 < len(res); i += 2 {
-		e, err := decodeEndpoint(tenantID, str(res[i]), pairs(res[i+1]))
+	size := 0
+	for i := 1; i+1 < len(res); i += 2 {
+		m := pairs(res[i+1])
+		e, err := decodeEndpoint(tenantID, str(res[i]), m)
 		if err != nil {
 			return nil, err
 		}
 		if e != nil {
 			all = append(all, e)
+			size += len(m["cfg"])
 		}
+	}
+	if version != "" {
+		s.endpointLists.put(tenantID, endpointList{version: version, at: s.now(), list: all}, size)
 	}
 	return all, nil
 }
 
+// endpointListTTL bounds how long AllEndpoints trusts a kept list without
+// reading it again.
+const endpointListTTL = 5 * time.Second
+
+// endpointList is a tenant's webhooks as kept by AllEndpoints.
+type endpointList struct {
+	version string
+	at      time.Time
+	list    []*webhook.Endpoint
+}
+
 // scriptAllEndpoints
-// KEYS: 1 the tenant's webhook index. ARGV: 1 the webhook hash key without its
-// ID (all of the tenant's keys share its hash tag).
-// Returns {id, webhook fields, id, webhook fields, …} in index order.
+// KEYS: 1 the tenant's webhook index, 2 the tenant's webhooks version.
+// ARGV: 1 the webhook hash key without its ID (all of the tenant's keys share
+// its hash tag), 2 the version of the caller's list ("" for none).
+// Returns {version} when the caller's list is current, else {version, id,
+// webhook fields, id, webhook fields, …} in index order; version is "" when
+// the tenant has none yet (never current).
 var scriptAllEndpoints = redis.NewScript(`
-local out = {}
+local v = redis.call('GET', KEYS[2]) or ''
+if v ~= '' and v == ARGV[2] then return {v} end
+local out = {v}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   out[#out + 1] = id
   out[#out + 1] = redis.call('HGETALL', ARGV[1] .. id)
@@ -184,7 +223,7 @@ func (s *Store) SaveSettings(ctx context.Context, e *webhook.Endpoint) error {
 	if err != nil {
 		return err
 	}
-	n, err := scriptSetIfExists.Run(ctx, s.rdb, []string{keyWebhook(e.TenantID, e.ID)}, cfg, e.RateLimit).Int()
+	n, err := scriptSetIfExists.Run(ctx, s.rdb, []string{keyWebhook(e.TenantID, e.ID), keyWebhooksVersion(e.TenantID)}, cfg, e.RateLimit).Int()
 	if err != nil {
 		return wrap("save webhook", err)
 	}
@@ -198,13 +237,14 @@ func (s *Store) SaveSettings(ctx context.Context, e *webhook.Endpoint) error {
 }
 
 // scriptSetIfExists writes the settings of a webhook hash that exists and
-// bumps their version.
-// KEYS[1] webhook hash; ARGV[1] settings JSON, ARGV[2] rate limit. Returns 1,
-// or 0 if missing.
+// bumps their version and the tenant's webhooks version.
+// KEYS[1] webhook hash, KEYS[2] the tenant's webhooks version; ARGV[1]
+// settings JSON, ARGV[2] rate limit. Returns 1, or 0 if missing.
 var scriptSetIfExists = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'cfg', ARGV[1], 'rate', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'v', 1)
+redis.call('INCR', KEYS[2])
 return 1`)
 
 // SetStatus changes a webhook's status; activating it also resets its
@@ -213,7 +253,7 @@ return 1`)
 // not exist.
 func (s *Store) SetStatus(ctx context.Context, tenantID, id string, status webhook.EndpointStatus, reason string) (bool, error) {
 	args := []any{string(status), reason}
-	n, err := scriptSetStatus.Run(ctx, s.rdb, []string{keyWebhook(tenantID, id)}, args...).Int()
+	n, err := scriptSetStatus.Run(ctx, s.rdb, []string{keyWebhook(tenantID, id), keyWebhooksVersion(tenantID)}, args...).Int()
 	if err != nil {
 		return false, wrap("set webhook status", err)
 	}
@@ -223,13 +263,15 @@ func (s *Store) SetStatus(ctx context.Context, tenantID, id string, status webho
 	return n == 1, nil
 }
 
-// scriptSetStatus: KEYS[1] webhook hash; ARGV[1] status, ARGV[2] reason.
-// Active resets failure_count and exhausted_streak. Returns 0 if missing, 2
-// if the status was already that, else 1.
+// scriptSetStatus: KEYS[1] webhook hash, KEYS[2] the tenant's webhooks
+// version (bumped: publishing matches active webhooks only); ARGV[1] status,
+// ARGV[2] reason. Active resets failure_count and exhausted_streak. Returns 0
+// if missing, 2 if the status was already that, else 1.
 var scriptSetStatus = redis.NewScript(`
 local old = redis.call('HGET', KEYS[1], 'status')
 if not old then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'disabled_reason', ARGV[2])
+if old ~= ARGV[1] then redis.call('INCR', KEYS[2]) end
 if old == ARGV[1] and ARGV[1] ~= 'active' then return 2 end
 if ARGV[1] == 'active' then
   redis.call('HSET', KEYS[1], 'failure_count', 0, 'exhausted_streak', 0)
@@ -247,6 +289,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) ([]stri
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		n = p.Del(ctx, keyWebhook(tenantID, id))
 		p.ZRem(ctx, keyWebhooks(tenantID), id)
+		p.Incr(ctx, keyWebhooksVersion(tenantID))
 		// Its delivery index, slots and bucket go too; the deliveries
 		// themselves expire with the log retention.
 		p.Del(ctx, keyWebhookDeliveries(tenantID, id), keyWebhookInflight(tenantID, id), keyWebhookBucket(tenantID, id))

@@ -21,6 +21,9 @@ package redisstore
 //	tidings:{ten}:tenant              HASH  name, created_at; no TTL
 //	tidings:{ten}:keys                HASH  key_id → "<sha256> <created_at>"; no TTL
 //	tidings:{ten}:whs                 ZSET  index of webhook IDs; no TTL
+//	tidings:{ten}:whv                 STRING version of the tenant's webhooks, INCR on every
+//	                                  create, settings change, status change and delete; a
+//	                                  process keeps its decoded list while it holds; no TTL
 //	tidings:{ten}:wh:<wh>             HASH  cfg (JSON settings, secrets included; API),
 //	                                  v (cfg's version, bumped on each write), rate (the
 //	                                  rate_limit, also in cfg, for scripts),
@@ -71,6 +74,7 @@ func tag(tenantID string) string { return "tidings:{" + tenantID + "}" }
 func keyTenant(ten string) string                { return tag(ten) + ":tenant" }
 func keyTenantKeys(ten string) string            { return tag(ten) + ":keys" }
 func keyWebhooks(ten string) string              { return tag(ten) + ":whs" }
+func keyWebhooksVersion(ten string) string       { return tag(ten) + ":whv" }
 func keyWebhook(ten, wh string) string           { return tag(ten) + ":wh:" + wh }
 func keyWebhookPending(ten, wh string) string    { return tag(ten) + ":wh:" + wh + ":pending" }
 func keyWebhookDeliveries(ten, wh string) string { return tag(ten) + ":wh:" + wh + ":dlvs" }

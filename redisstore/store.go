@@ -30,6 +30,8 @@ type Store struct {
 	// again: events (immutable) and webhooks with their settings version.
 	events    *cache[*webhook.Event]
 	endpoints *cache[versioned]
+	// What AllEndpoints read before, by tenant (publishing).
+	endpointLists *cache[endpointList]
 }
 
 // Options configure a Store.
@@ -49,7 +51,8 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 		opts.Retention = 168 * time.Hour
 	}
 	return &Store{rdb: rdb, retention: opts.Retention, now: opts.Now,
-		events: newCache[*webhook.Event](16 << 20), endpoints: newCache[versioned](4 << 20)}
+		events: newCache[*webhook.Event](16 << 20), endpoints: newCache[versioned](4 << 20),
+		endpointLists: newCache[endpointList](8 << 20)}
 }
 
 // Ping checks that Redis answers.

@@ -53,6 +53,7 @@ func TestKeySchema(t *testing.T) {
 	want := map[string]string{
 		keyTenants: "zset", keyTenant(ten): "hash", keyTenantKeys(ten): "hash", keyWebhooks(ten): "zset",
 		keyWebhook(ten, ep.ID): "hash", keyWebhookPending(ten, ep.ID): "set", keyWebhookDeliveries(ten, ep.ID): "zset",
+		keyWebhooksVersion(ten): "string",
 		keyEvents(ten): "zset", keyEvent(ten, ev.ID): "string",
 		keyLegacyEventDeliveries(ten, ev.ID): "none", keyDelivery(ten, d.ID): "hash", keyTypes(ten): "set",
 	}
@@ -466,5 +467,84 @@ func TestAttemptsString(t *testing.T) {
 	}
 	if got[2].Error != "HTTP 500\nwith a newline" {
 		t.Errorf("error text = %q", got[2].Error)
+	}
+}
+
+// Publishing's list of a tenant's webhooks is kept while the tenant's
+// webhooks version holds, and any change to a webhook shows at once.
+func TestAllEndpointsKeptUntilAChange(t *testing.T) {
+	s, rc := newStore(t, time.Hour)
+	ctx := context.Background()
+	ep, _, _ := fixture(t, s)
+	ten := ep.TenantID
+	all := func() []*webhook.Endpoint {
+		t.Helper()
+		list, err := s.AllEndpoints(ctx, ten)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return list
+	}
+	first := all()
+	if again := all(); len(again) != 1 || again[0] != first[0] {
+		t.Fatalf("unchanged webhooks were read again: %p then %p", first[0], again[0])
+	}
+	other := *ep
+	other.ID = webhook.NewID(webhook.PrefixWebhook, time.Now())
+	if err := s.CreateEndpoint(ctx, &other); err != nil {
+		t.Fatal(err)
+	}
+	if got := all(); len(got) != 2 {
+		t.Fatalf("after a create: %d webhooks", len(got))
+	}
+	if _, err := s.SetStatus(ctx, ten, ep.ID, webhook.StatusDisabled, webhook.DisabledFailing); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range all() {
+		if e.ID == ep.ID && e.Status != webhook.StatusDisabled {
+			t.Errorf("after disabling: status %s", e.Status)
+		}
+	}
+	ep.Events = []string{"only.this"}
+	if err := s.SaveSettings(ctx, ep); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range all() {
+		if e.ID == ep.ID && (len(e.Events) != 1 || e.Events[0] != "only.this") {
+			t.Errorf("after a settings change: events %v", e.Events)
+		}
+	}
+	if _, err := s.DeleteEndpoint(ctx, ten, other.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := all(); len(got) != 1 {
+		t.Errorf("after a delete: %d webhooks", len(got))
+	}
+	// No version yet (webhooks written by an older release): read each time.
+	rc.Del(ctx, keyWebhooksVersion(ten))
+	rc.HSet(ctx, keyWebhook(ten, ep.ID), "status", "paused") // as an older release would
+	if got := all(); got[0].Status != webhook.StatusPaused {
+		t.Errorf("without a version: status %s", got[0].Status)
+	}
+}
+
+// A kept list is read again after endpointListTTL even if the version says
+// nothing changed (a process of an older release changed a webhook).
+func TestAllEndpointsReadAgainAfterTTL(t *testing.T) {
+	_, rc := redistest.New(t)
+	now := time.Now()
+	s := New(rc, Options{Retention: time.Hour, Now: func() time.Time { return now }})
+	ctx := context.Background()
+	ep, _, _ := fixture(t, s)
+	if _, err := s.AllEndpoints(ctx, ep.TenantID); err != nil {
+		t.Fatal(err)
+	}
+	rc.HSet(ctx, keyWebhook(ep.TenantID, ep.ID), "status", "paused") // no version bump
+	if got, _ := s.AllEndpoints(ctx, ep.TenantID); got[0].Status != webhook.StatusActive {
+		t.Fatalf("within the TTL the kept list should be used, got %s", got[0].Status)
+	}
+	now = now.Add(endpointListTTL + time.Second)
+	if got, _ := s.AllEndpoints(ctx, ep.TenantID); got[0].Status != webhook.StatusPaused {
+		t.Errorf("after the TTL: status %s, want paused", got[0].Status)
 	}
 }
