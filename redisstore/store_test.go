@@ -53,8 +53,7 @@ func TestKeySchema(t *testing.T) {
 	want := map[string]string{
 		keyTenants: "zset", keyTenant(ten): "hash", keyTenantKeys(ten): "hash", keyWebhooks(ten): "zset",
 		keyWebhook(ten, ep.ID): "hash", keyWebhookPending(ten, ep.ID): "set", keyWebhookDeliveries(ten, ep.ID): "zset",
-		keyWebhooksVersion(ten): "string",
-		keyEvents(ten): "zset", keyEvent(ten, ev.ID): "string",
+		keyWebhooksVersion(ten): "string", keyEvents(ten): "zset", keyEvent(ten, ev.ID): "string",
 		keyLegacyEventDeliveries(ten, ev.ID): "none", keyDelivery(ten, d.ID): "hash", keyTypes(ten): "set",
 	}
 	for k, typ := range want {
