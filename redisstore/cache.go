@@ -42,6 +42,9 @@ func (c *cache[V]) put(key string, v V, size int) {
 }
 
 func (c *cache[V]) putLocked(key string, e cached[V]) {
+	if prev, ok := c.cur[key]; ok {
+		c.curBytes -= prev.size
+	}
 	if c.curBytes+e.size > c.max {
 		c.old, c.cur, c.curBytes = c.cur, map[string]cached[V]{}, 0
 	}

@@ -29,7 +29,7 @@ func (s *Store) Begin(ctx context.Context, tenantID, deliveryID, eventID, webhoo
 	b := &webhook.Turn{Delivery: decodeDelivery(tenantID, deliveryID, pairs(res[0]))}
 	switch v := res[1].(type) {
 	case string:
-		if b.Event, err = decodeEvent(tenantID, eventID, v); err != nil {
+		if b.Event, err = decodeEvent(tenantID, eventID, splitEvent(v, nil)); err != nil {
 			return nil, err
 		}
 		s.events.put(evKey, b.Event, len(v))
@@ -74,9 +74,7 @@ func pairs(v any) map[string]string {
 	list, _ := v.([]any)
 	m := make(map[string]string, len(list)/2)
 	for i := 0; i+1 < len(list); i += 2 {
-		k, _ := list[i].(string)
-		val, _ := list[i+1].(string)
-		m[k] = val
+		m[str(list[i])] = str(list[i+1])
 	}
 	return m
 }

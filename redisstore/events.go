@@ -177,11 +177,10 @@ func (s *Store) DeleteEvent(ctx context.Context, ev *webhook.Event, deliveries [
 	return wrap("delete event", err)
 }
 
-// decodeEvent reads an event key's JSON (its delivery records, if any, are
-// left aside).
-func decodeEvent(tenantID, id, raw string) (*webhook.Event, error) {
+// decodeEvent reads an event from its JSON (splitEvent's body).
+func decodeEvent(tenantID, id, body string) (*webhook.Event, error) {
 	var se storedEvent
-	if err := json.Unmarshal([]byte(splitEvent(raw, nil)), &se); err != nil {
+	if err := json.Unmarshal([]byte(body), &se); err != nil {
 		return nil, fmt.Errorf("redisstore: corrupt event: %w", err)
 	}
 	return &webhook.Event{ID: id, TenantID: tenantID, Type: se.Type, Data: se.Data, ClientID: se.ClientID,
@@ -230,7 +229,7 @@ func (s *Store) ListEvents(ctx context.Context, tenantID, eventType, cursor stri
 			if !ok {
 				continue // expired
 			}
-			ev, err := decodeEvent(tenantID, ids[i], str)
+			ev, err := decodeEvent(tenantID, ids[i], splitEvent(str, nil))
 			if err != nil {
 				return nil, nil, err
 			}

@@ -89,6 +89,9 @@ func (b *bench) memory() (perDelivery, perTask float64) {
 	return perDelivery, perTask
 }
 
+// idPattern finds the IDs in a key name, to group keys by kind.
+var idPattern = regexp.MustCompile(`(ten|wh|evt|dlv|key)_[0-9A-Za-z]+`)
+
 // memoryBreakdown prints, per kind of key, its count per delivery and the
 // mean MEMORY USAGE of a sample: where the bytes are.
 func (b *bench) memoryBreakdown(state string, n int) {
@@ -97,7 +100,7 @@ func (b *bench) memoryBreakdown(state string, n int) {
 	iter := b.rdb.Scan(ctx, 0, "*", 1000).Iterator()
 	for iter.Next(ctx) {
 		k := iter.Val()
-		kind := regexp.MustCompile(`(ten|wh|evt|dlv|key)_[0-9A-Za-z]+`).ReplaceAllString(k, "$1_…")
+		kind := idPattern.ReplaceAllString(k, "$1_…")
 		kinds[kind] = append(kinds[kind], k)
 	}
 	type row struct {
