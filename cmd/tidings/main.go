@@ -103,9 +103,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 
-	store := redisstore.New(rc, redisstore.Options{Retention: cfg.LogRetention})
+	// The store and the Asynq client (publishing) send through go-redis's
+	// auto-pipeliner: commands that concurrent requests and deliveries issue
+	// at the same moment share one write and one read (a lone command goes at
+	// once). Asynq's servers keep the plain client: their fetch loops are
+	// serial and would only wait on other callers' batches.
+	hot, err := rc.AutoPipeline()
+	if err != nil {
+		return err
+	}
+	store := redisstore.New(hot, redisstore.Options{Retention: cfg.LogRetention})
 	settings := tasks.Settings{Schedule: cfg.RetrySchedule, Timeout: cfg.DeliveryTimeout, DisableAfter: cfg.DisableAfterFailures, EndpointConcurrency: cfg.EndpointConcurrency}
-	client := asynq.NewClientFromRedisClient(rc)
+	client := asynq.NewClientFromRedisClient(hot)
 	inspector := asynq.NewInspectorFromRedisClient(rc)
 	mets := metrics.New()
 	queue := tasks.NewQueue(client, inspector, store, settings, log, mets)
