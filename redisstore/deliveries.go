@@ -17,8 +17,8 @@ import (
 // round trip on the hot path. An event read before is not read again, nor
 // a webhook whose settings have not changed since (only its status is).
 func (s *Store) Begin(ctx context.Context, tenantID, deliveryID, eventID, webhookID string, maxInFlight int, lease time.Duration) (*webhook.Turn, error) {
-	keys := []string{keyDelivery(tenantID, deliveryID), keyEvent(tenantID, eventID), keyWebhook(tenantID, webhookID),
-		keyWebhookInflight(tenantID, webhookID), keyWebhookBucket(tenantID, webhookID)}
+	keys := append(deliveryKeys(tenantID, deliveryID), keyEvent(tenantID, eventID), keyWebhook(tenantID, webhookID),
+		keyWebhookInflight(tenantID, webhookID), keyWebhookBucket(tenantID, webhookID))
 	evKey, epKey := tenantID+"/"+eventID, tenantID+"/"+webhookID
 	ev, haveEvent := s.events.get(evKey)
 	ep, haveEndpoint := s.endpoints.get(epKey)
@@ -26,7 +26,12 @@ func (s *Store) Begin(ctx context.Context, tenantID, deliveryID, eventID, webhoo
 	if err != nil || len(res) != 6 {
 		return nil, wrap("begin attempt", err)
 	}
-	b := &webhook.Turn{Delivery: decodeDelivery(tenantID, deliveryID, pairs(res[0]))}
+	b := &webhook.Turn{}
+	if line, ok := res[0].(string); ok {
+		if b.Delivery, _, err = parseDelivery(tenantID, deliveryID, line); err != nil {
+			return nil, err
+		}
+	}
 	switch v := res[1].(type) {
 	case string:
 		if b.Event, err = decodeEvent(tenantID, eventID, splitEvent(v, nil)); err != nil {
@@ -80,42 +85,44 @@ func pairs(v any) map[string]string {
 }
 
 // scriptBegin
-// KEYS: 1 delivery hash, 2 event string, 3 webhook hash, 4 webhook in-flight ZSET,
-// 5 webhook token bucket HASH.
+// KEYS: 1-4 the delivery (deliveryKeys), 5 event string, 6 webhook hash,
+// 7 webhook in-flight ZSET, 8 webhook token bucket HASH.
 // ARGV: 1 lease ms, 2 max in flight, 3 delivery ID, 4 settings version of the
 // caller's copy of the webhook ("" for none), 5 "1" if the caller has the event.
-// Returns {delivery fields, event, webhook fields or 0, webhook status, state,
-// wait ms}. The event is its JSON, or nil if gone; when the caller has it, 1 or
-// 0 for kept or gone. The webhook's fields come only when its version differs
-// from the caller's (or it is gone: empty). State: 0 not due (nothing taken),
-// 1 slot taken, 2 no free slot, 3 no rate token (wait ms). The slot logic is
-// luaAcquire's.
-var scriptBegin = redis.NewScript(luaAcquire + `
-local d = redis.call('HGETALL', KEYS[1])
+// Returns {delivery's first line or nil, event, webhook fields or 0, webhook
+// status, state, wait ms}. The event is its JSON, or nil if gone; when the
+// caller has it, 1 or 0 for kept or gone. The webhook's fields come only when
+// its version differs from the caller's (or it is gone: empty). State: 0 not
+// due (nothing taken), 1 slot taken, 2 no free slot, 3 no rate token (wait
+// ms). The slot logic is luaAcquire's.
+var scriptBegin = redis.NewScript(luaAcquire + luaDelivery + `
+local v = delivery(KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+local d, st, test = false, nil, nil
+if v then
+  local h
+  st, test, h = parse(v)
+  d = st .. ' ' .. test .. ' ' .. h
+end
 local e, kept
 if ARGV[5] == '1' then
-  e = redis.call('EXISTS', KEYS[2])
+  e = redis.call('EXISTS', KEYS[5])
   kept = e == 1
 else
-  e = redis.call('GET', KEYS[2])
+  e = redis.call('GET', KEYS[5])
   kept = e ~= false
 end
-local w = redis.call('HMGET', KEYS[3], 'v', 'status', 'rate')
+local w = redis.call('HMGET', KEYS[6], 'v', 'status', 'rate')
 local full = 0
-if not w[1] or w[1] ~= ARGV[4] then full = redis.call('HGETALL', KEYS[3]) end
-local st, test
-for i = 1, #d, 2 do
-  if d[i] == 'status' then st = d[i + 1] elseif d[i] == 'test' then test = d[i + 1] end
-end
+if not w[1] or w[1] ~= ARGV[4] then full = redis.call('HGETALL', KEYS[6]) end
 if st ~= 'pending' or not kept or not w[2] or (w[2] ~= 'active' and test ~= '1') then
   return {d, e, full, w[2], 0, 0}
 end
 local rate = tonumber(w[3])
 if not rate then -- written before the rate field existed
-  local ok, cfg = pcall(cjson.decode, redis.call('HGET', KEYS[3], 'cfg') or '{}')
+  local ok, cfg = pcall(cjson.decode, redis.call('HGET', KEYS[6], 'cfg') or '{}')
   rate = ok and type(cfg) == 'table' and tonumber(cfg['rate_limit']) or 0
 end
-local state, wait = acquire(KEYS[4], KEYS[5], ARGV[3], tonumber(ARGV[1]), tonumber(ARGV[2]), rate)
+local state, wait = acquire(KEYS[7], KEYS[8], ARGV[3], tonumber(ARGV[1]), tonumber(ARGV[2]), rate)
 return {d, e, full, w[2], state, wait}`)
 
 // RecordAttempt appends an attempt to a delivery's log and applies its
@@ -132,24 +139,19 @@ func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webho
 	if err != nil {
 		return 0, fmt.Errorf("redisstore: encode attempt: %w", err)
 	}
-	status := webhook.DeliveryPending
+	after := *d
+	after.Status = webhook.DeliveryPending
 	switch outcome {
 	case webhook.OutcomeSuccess:
-		status = webhook.DeliverySucceeded
+		after.Status = webhook.DeliverySucceeded
 	case webhook.OutcomeExhausted, webhook.OutcomeGone:
-		status = webhook.DeliveryFailed
+		after.Status, after.EndedRetry = webhook.DeliveryFailed, endedRetry
 	}
-	test := "0"
-	if d.Test {
-		test = "1"
-	}
+	after.Attempt, after.NextRetryAt, after.NextTrigger, after.UpdatedAt = a.Attempt, a.NextRetryAt, webhook.TriggerScheduled, s.now()
+	after.LastResponseStatus, after.LastResponseBody, after.LastResponseTimeMs, after.LastError = a.ResponseStatus, a.ResponseBody, a.ResponseTimeMs, a.Error
 	ten := d.TenantID
-	keys := []string{keyDelivery(ten, d.ID), keyAttempts(ten, d.ID), keyWebhook(ten, d.WebhookID), keyWebhookPending(ten, d.WebhookID),
-		keyWebhookInflight(ten, d.WebhookID)}
-	args := []any{
-		raw, a.Attempt, string(status), ms(a.NextRetryAt), a.ResponseStatus, a.ResponseBody, a.ResponseTimeMs,
-		a.Error, ms(s.now()), s.retention.Milliseconds(), d.ID, string(outcome), test, endedRetry, handTo, lease.Milliseconds(),
-	}
+	keys := append(deliveryKeys(ten, d.ID), keyWebhook(ten, d.WebhookID), keyWebhookPending(ten, d.WebhookID), keyWebhookInflight(ten, d.WebhookID))
+	args := []any{raw, headerOf(&after), string(after.Status), ms(after.UpdatedAt), s.retention.Milliseconds(), d.ID, string(outcome), handTo, lease.Milliseconds()}
 	n, err := scriptRecordAttempt.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
 		return 0, wrap("record attempt", err)
@@ -158,43 +160,36 @@ func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webho
 }
 
 // scriptRecordAttempt
-// KEYS: 1 delivery hash, 2 attempts string, 3 webhook hash, 4 webhook pending set,
-// 5 webhook in-flight ZSET (the attempt's slot is given back or handed on).
-// ARGV: 1 attempt JSON, 2 attempt number, 3 new status, 4 next_retry_at (ms or ""),
-// 5 response status, 6 response body, 7 response time ms, 8 error, 9 now ms,
-// 10 retention ms, 11 delivery ID, 12 outcome, 13 test ("1"/"0"), 14 the task's
-// retry count (kept as ended_retry when the delivery fails), 15 the delivery
-// ID to hand the slot to ("" for none), 16 its lease ms.
+// KEYS: 1-4 the delivery (deliveryKeys), 5 webhook hash, 6 webhook pending set,
+// 7 webhook in-flight ZSET (the attempt's slot is given back or handed on).
+// ARGV: 1 attempt JSON, 2 the delivery's header after it, 3 its status after
+// it, 4 now ms, 5 retention ms, 6 delivery ID, 7 outcome, 8 the delivery ID
+// to hand the slot to ("" for none), 9 its lease ms.
 // Returns the webhook's exhausted streak after this attempt (0 unless exhausted),
 // or -1 if the delivery no longer exists.
-var scriptRecordAttempt = redis.NewScript(`
-redis.call('ZREM', KEYS[5], ARGV[11])
-if ARGV[15] ~= '' then
+var scriptRecordAttempt = redis.NewScript(luaDelivery + `
+redis.call('ZREM', KEYS[7], ARGV[6])
+if ARGV[8] ~= '' then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  redis.call('ZADD', KEYS[5], now + tonumber(ARGV[16]), ARGV[15])
+  redis.call('ZADD', KEYS[7], now + tonumber(ARGV[9]), ARGV[8])
 end
-local st = redis.call('HGET', KEYS[1], 'status')
-if not st then return -1 end
-local prev = redis.call('GET', KEYS[2])
-redis.call('SET', KEYS[2], prev and prev .. '\n' .. ARGV[1] or ARGV[1], 'PX', ARGV[10])
-local f = {'attempt', ARGV[2], 'next_retry_at', ARGV[4], 'last_status', ARGV[5], 'last_body', ARGV[6],
-  'last_time_ms', ARGV[7], 'last_error', ARGV[8], 'next_trigger', 'scheduled', 'updated_at', ARGV[9]}
+local v = delivery(KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+if not v then return -1 end
+local st, test, _, attempts = parse(v)
 if st == 'pending' then
-  f[#f + 1], f[#f + 2] = 'status', ARGV[3]
-  if ARGV[3] == 'failed' then f[#f + 1], f[#f + 2] = 'ended_retry', ARGV[14] end
-  if ARGV[3] ~= 'pending' then redis.call('SREM', KEYS[4], ARGV[11]) end
+  st = ARGV[3]
+  if st ~= 'pending' then redis.call('SREM', KEYS[6], ARGV[6]) end
 end
-redis.call('HSET', KEYS[1], unpack(f))
-redis.call('PEXPIRE', KEYS[1], ARGV[10])
+redis.call('SET', KEYS[1], st .. ' ' .. test .. ' ' .. ARGV[2] .. attempts .. '\n' .. ARGV[1], 'PX', ARGV[5])
 local streak = 0
-if ARGV[13] ~= '1' and redis.call('EXISTS', KEYS[3]) == 1 then
-  if ARGV[12] == 'success' then
-    redis.call('HSET', KEYS[3], 'last_delivery_at', ARGV[9], 'last_success_at', ARGV[9], 'failure_count', 0, 'exhausted_streak', 0)
+if test ~= '1' and redis.call('EXISTS', KEYS[5]) == 1 then
+  if ARGV[7] == 'success' then
+    redis.call('HSET', KEYS[5], 'last_delivery_at', ARGV[4], 'last_success_at', ARGV[4], 'failure_count', 0, 'exhausted_streak', 0)
   else
-    redis.call('HSET', KEYS[3], 'last_delivery_at', ARGV[9])
-    redis.call('HINCRBY', KEYS[3], 'failure_count', 1)
-    if ARGV[12] == 'exhausted' then streak = redis.call('HINCRBY', KEYS[3], 'exhausted_streak', 1) end
+    redis.call('HSET', KEYS[5], 'last_delivery_at', ARGV[4])
+    redis.call('HINCRBY', KEYS[5], 'failure_count', 1)
+    if ARGV[7] == 'exhausted' then streak = redis.call('HINCRBY', KEYS[5], 'exhausted_streak', 1) end
   end
 end
 return streak`)
@@ -207,12 +202,12 @@ func (s *Store) EndDeliveries(ctx context.Context, tenantID, webhookID string, i
 	if len(ids) == 0 {
 		return 0, nil
 	}
-	keys := make([]string, 0, len(ids)+1)
+	keys := make([]string, 0, 4*len(ids)+1)
 	keys = append(keys, keyWebhookPending(tenantID, webhookID))
 	args := make([]any, 0, len(ids)+3)
 	args = append(args, string(status), ms(s.now()), reason)
 	for _, id := range ids {
-		keys = append(keys, keyDelivery(tenantID, id))
+		keys = append(keys, deliveryKeys(tenantID, id)...)
 		args = append(args, id)
 	}
 	n, err := scriptEndDeliveries.Run(ctx, s.rdb, keys, args...).Int()
@@ -220,18 +215,24 @@ func (s *Store) EndDeliveries(ctx context.Context, tenantID, webhookID string, i
 }
 
 // scriptEndDeliveries
-// KEYS: 1 webhook pending set, 2… delivery hashes.
+// KEYS: 1 webhook pending set, then per delivery its four deliveryKeys.
 // ARGV: 1 status, 2 now ms, 3 reason (last_error when set), 4… delivery IDs (same order).
 // Returns the number of deliveries changed.
-var scriptEndDeliveries = redis.NewScript(`
+var scriptEndDeliveries = redis.NewScript(luaDelivery + `
 local n = 0
-for i = 2, #KEYS do
-  if redis.call('HGET', KEYS[i], 'status') == 'pending' then
-    redis.call('HSET', KEYS[i], 'status', ARGV[1], 'next_retry_at', '', 'updated_at', ARGV[2])
-    if ARGV[3] ~= '' then redis.call('HSET', KEYS[i], 'last_error', ARGV[3]) end
-    n = n + 1
+for i = 2, #KEYS, 4 do
+  local v = delivery(KEYS[i], KEYS[i + 1], KEYS[i + 2], KEYS[i + 3])
+  if v then
+    local st, test, h, attempts = parse(v)
+    if st == 'pending' then
+      local f = cjson.decode(h)
+      f[6], f[9] = 0, tonumber(ARGV[2]) -- next_retry_at, updated_at
+      if ARGV[3] ~= '' then f[12] = ARGV[3] end -- last_error
+      redis.call('SET', KEYS[i], ARGV[1] .. ' ' .. test .. ' ' .. cjson.encode(f) .. attempts, 'KEEPTTL')
+      n = n + 1
+    end
   end
-  redis.call('SREM', KEYS[1], ARGV[i + 2])
+  redis.call('SREM', KEYS[1], ARGV[(i - 2) / 4 + 4])
 end
 return n`)
 
@@ -239,8 +240,7 @@ return n`)
 // ladder: extra more attempts, the next one recorded with trigger. It
 // returns webhook.ErrConflict if the delivery is still pending.
 func (s *Store) Rerun(ctx context.Context, d *webhook.Delivery, extra int, trigger string) error {
-	ten := d.TenantID
-	keys := []string{keyDelivery(ten, d.ID), keyAttempts(ten, d.ID), keyWebhookPending(ten, d.WebhookID), keyLegacyAttempts(ten, d.ID)}
+	keys := append(deliveryKeys(d.TenantID, d.ID), keyWebhookPending(d.TenantID, d.WebhookID))
 	n, err := scriptRerun.Run(ctx, s.rdb, keys, extra, trigger, ms(s.now()), d.ID, s.retention.Milliseconds()).Int()
 	switch {
 	case err != nil:
@@ -254,20 +254,19 @@ func (s *Store) Rerun(ctx context.Context, d *webhook.Delivery, extra int, trigg
 }
 
 // scriptRerun
-// KEYS: 1 delivery hash, 2 attempts string, 3 webhook pending set, 4 attempts list
-// written before the string.
+// KEYS: 1-4 the delivery (deliveryKeys), 5 webhook pending set.
 // ARGV: 1 extra attempts, 2 trigger, 3 now ms, 4 delivery ID, 5 retention ms.
 // Returns 1, 0 if the delivery is pending, -1 if it does not exist.
-var scriptRerun = redis.NewScript(`
-local st = redis.call('HGET', KEYS[1], 'status')
-if not st then return -1 end
+var scriptRerun = redis.NewScript(luaDelivery + `
+local v = delivery(KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+if not v then return -1 end
+local st, test, h, attempts = parse(v)
 if st == 'pending' then return 0 end
-redis.call('HSET', KEYS[1], 'status', 'pending', 'next_trigger', ARGV[2], 'next_retry_at', '', 'updated_at', ARGV[3], 'ended_retry', '')
-redis.call('HINCRBY', KEYS[1], 'max_attempts', ARGV[1])
-redis.call('SADD', KEYS[3], ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('PEXPIRE', KEYS[2], ARGV[5])
-redis.call('PEXPIRE', KEYS[4], ARGV[5])
+local f = cjson.decode(h)
+f[5] = f[5] + tonumber(ARGV[1]) -- max_attempts
+f[6], f[7], f[8], f[9] = 0, ARGV[2], -1, tonumber(ARGV[3]) -- next_retry_at, next_trigger, ended_retry, updated_at
+redis.call('SET', KEYS[1], 'pending ' .. test .. ' ' .. cjson.encode(f) .. attempts, 'PX', ARGV[5])
+redis.call('SADD', KEYS[5], ARGV[4])
 return 1`)
 
 // storedAttempt is an attempt as kept in a delivery's attempts list, for the
@@ -320,15 +319,8 @@ func (s *storedAttempt) UnmarshalJSON(b []byte) error {
 		return json.Unmarshal(b, (*object)(s))
 	}
 	var next int64
-	fields := []any{&s.N, &s.At, &s.Status, &s.Ms, &s.Timing[0], &s.Timing[1], &s.Timing[2], &s.Timing[3], &s.Class, &s.Err, &next, &s.Tr, &s.Body}
-	var raw []json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
+	if err := unmarshalPositional(b, &s.N, &s.At, &s.Status, &s.Ms, &s.Timing[0], &s.Timing[1], &s.Timing[2], &s.Timing[3], &s.Class, &s.Err, &next, &s.Tr, &s.Body); err != nil {
 		return err
-	}
-	for i, r := range raw[:min(len(raw), len(fields))] {
-		if err := json.Unmarshal(r, fields[i]); err != nil {
-			return err
-		}
 	}
 	if next != 0 {
 		s.Next = s.At + next

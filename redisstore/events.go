@@ -86,8 +86,7 @@ func (s *Store) addDeliveries(ctx context.Context, p redis.Pipeliner, ev *webhoo
 	ten := ev.TenantID
 	cut := "(" + webhook.IDBound(webhook.PrefixDelivery, s.now().Add(-s.retention))
 	for _, d := range deliveries {
-		p.HSet(ctx, keyDelivery(ten, d.ID), deliveryFields(d)...)
-		p.Expire(ctx, keyDelivery(ten, d.ID), s.retention)
+		p.Set(ctx, keyDelivery(ten, d.ID), deliveryLine(d), s.retention)
 		p.ZAdd(ctx, keyWebhookDeliveries(ten, d.WebhookID), redis.Z{Member: d.ID})
 		p.ZRemRangeByLex(ctx, keyWebhookDeliveries(ten, d.WebhookID), "-", cut)
 		p.SAdd(ctx, keyWebhookPending(ten, d.WebhookID), d.ID)
@@ -168,7 +167,7 @@ func (s *Store) DeleteEvent(ctx context.Context, ev *webhook.Event, deliveries [
 		p.Del(ctx, keyEvent(ten, ev.ID))
 		p.ZRem(ctx, keyEvents(ten), ev.ID)
 		for _, d := range deliveries {
-			p.Del(ctx, keyDelivery(ten, d.ID))
+			p.Del(ctx, keyDelivery(ten, d.ID), keyLegacyDelivery(ten, d.ID))
 			p.ZRem(ctx, keyWebhookDeliveries(ten, d.WebhookID), d.ID)
 			p.SRem(ctx, keyWebhookPending(ten, d.WebhookID), d.ID)
 		}
@@ -243,38 +242,6 @@ func (s *Store) ListEvents(ctx context.Context, tenantID, eventType, cursor stri
 	})
 }
 
-// deliveryFields is the hash of a delivery.
-func deliveryFields(d *webhook.Delivery) []any {
-	test := "0"
-	if d.Test {
-		test = "1"
-	}
-	return []any{
-		"webhook_id", d.WebhookID, "event_id", d.EventID, "event_type", d.EventType,
-		"status", string(d.Status), "attempt", d.Attempt, "max_attempts", d.MaxAttempts,
-		"next_retry_at", ms(d.NextRetryAt), "next_trigger", d.NextTrigger, "test", test,
-		"created_at", ms(d.CreatedAt), "updated_at", ms(d.UpdatedAt),
-	}
-}
-
-func decodeDelivery(tenantID, id string, h map[string]string) *webhook.Delivery {
-	if len(h) == 0 || h["status"] == "" {
-		return nil
-	}
-	d := &webhook.Delivery{
-		ID: id, TenantID: tenantID, WebhookID: h["webhook_id"], EventID: h["event_id"], EventType: h["event_type"],
-		Status: webhook.DeliveryStatus(h["status"]), Attempt: atoi(h["attempt"]), MaxAttempts: atoi(h["max_attempts"]),
-		NextRetryAt: fromMs(h["next_retry_at"]), NextTrigger: h["next_trigger"], Test: h["test"] == "1", EndedRetry: -1,
-		LastResponseStatus: atoi(h["last_status"]), LastResponseBody: h["last_body"],
-		LastResponseTimeMs: int64(atoi(h["last_time_ms"])), LastError: h["last_error"],
-		CreatedAt: fromMs(h["created_at"]), UpdatedAt: fromMs(h["updated_at"]),
-	}
-	if v, ok := h["ended_retry"]; ok && v != "" {
-		d.EndedRetry = atoi(v)
-	}
-	return d
-}
-
 // GetDelivery returns a delivery or webhook.ErrNotFound.
 func (s *Store) GetDelivery(ctx context.Context, tenantID, id string) (*webhook.Delivery, error) {
 	ds, err := s.GetDeliveries(ctx, tenantID, []string{id})
@@ -293,32 +260,46 @@ func (s *Store) GetDeliveries(ctx context.Context, tenantID string, ids []string
 		return nil, nil
 	}
 	p := s.rdb.Pipeline()
-	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	vals := make([]*redis.StringCmd, len(ids))
+	legacy := make([]*redis.MapStringStringCmd, len(ids))
 	for i, id := range ids {
-		cmds[i] = p.HGetAll(ctx, keyDelivery(tenantID, id))
+		vals[i] = p.Get(ctx, keyDelivery(tenantID, id))
+		legacy[i] = p.HGetAll(ctx, keyLegacyDelivery(tenantID, id))
 	}
-	if _, err := p.Exec(ctx); err != nil {
+	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, wrap("get deliveries", err)
 	}
 	out := make([]*webhook.Delivery, len(ids))
-	for i, c := range cmds {
-		out[i] = decodeDelivery(tenantID, ids[i], c.Val())
+	for i, id := range ids {
+		if v, err := vals[i].Result(); err == nil {
+			d, _, err := parseDelivery(tenantID, id, v)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = d
+		} else {
+			out[i] = legacyDelivery(tenantID, id, legacy[i].Val())
+		}
 	}
 	return out, nil
 }
 
-// Attempts returns a delivery's attempts, oldest first: those kept in a
-// list before the attempts string existed, then the string's lines.
+// Attempts returns a delivery's attempts, oldest first: the lines of its
+// value, or of the keys it kept them in before (a list, then a string).
 func (s *Store) Attempts(ctx context.Context, tenantID, id string) ([]webhook.Attempt, error) {
 	p := s.rdb.Pipeline()
-	legacy := p.LRange(ctx, keyLegacyAttempts(tenantID, id), 0, -1)
-	lines := p.Get(ctx, keyAttempts(tenantID, id))
+	value := p.Get(ctx, keyDelivery(tenantID, id))
+	list := p.LRange(ctx, keyLegacyAttemptList(tenantID, id), 0, -1)
+	lines := p.Get(ctx, keyLegacyAttempts(tenantID, id))
 	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, wrap("attempts", err)
 	}
-	raws := legacy.Val()
+	raws := list.Val()
 	if v := lines.Val(); v != "" {
 		raws = append(raws, strings.Split(v, "\n")...)
+	}
+	if _, v, ok := strings.Cut(value.Val(), "\n"); ok {
+		raws = strings.Split(v, "\n")
 	}
 	out := make([]webhook.Attempt, 0, len(raws))
 	for _, r := range raws {

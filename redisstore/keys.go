@@ -49,14 +49,15 @@ package redisstore
 //	tidings:{ten}:evt:<evt>:dlvs      HASH  webhook ID → delivery ID, written before the event
 //	                                  key held its deliveries: only read; gone one log
 //	                                  retention after the upgrade
-//	tidings:{ten}:dlv:<dlv>           HASH  the delivery (see deliveryFields); TTL = log
-//	                                  retention, renewed on each attempt
-//	tidings:{ten}:dlv:<dlv>:att       STRING the attempts, oldest first, one JSON array per line
-//	                                  (storedAttempt); rewritten whole on each attempt (exact
-//	                                  size, where APPEND would over-allocate); TTL as the delivery
-//	tidings:{ten}:dlv:<dlv>:attempts  LIST  JSON attempts written before the :att string: only
-//	                                  read (before :att's); gone one log retention after the
-//	                                  upgrade
+//	tidings:{ten}:d:<dlv>             STRING the delivery and its attempts, a line each (see
+//	                                  record.go); rewritten whole on each attempt (exact size,
+//	                                  where APPEND would over-allocate); TTL = log retention,
+//	                                  renewed on each attempt
+//	tidings:{ten}:dlv:<dlv>           HASH  a delivery as written before the :d: string, with
+//	tidings:{ten}:dlv:<dlv>:att       STRING its attempts (one JSON array per line), or before
+//	tidings:{ten}:dlv:<dlv>:attempts  LIST  that in a list: read as they are, moved into the :d:
+//	                                  string by the first script that changes the delivery;
+//	                                  gone one log retention after the upgrade
 //	tidings:{ten}:idem:<key>          STRING idempotency record "running|<fp>" then
 //	                                  "done|<fp>|<response>"; TTL = idempotency TTL.
 //	                                  <key> is "h:<Idempotency-Key>" or "c:<client id>"
@@ -85,9 +86,10 @@ func keyEvent(ten, evt string) string            { return tag(ten) + ":evt:" + e
 func keyLegacyEventDeliveries(ten, evt string) string {
 	return tag(ten) + ":evt:" + evt + ":dlvs"
 }
-func keyDelivery(ten, dlv string) string       { return tag(ten) + ":dlv:" + dlv }
-func keyAttempts(ten, dlv string) string       { return tag(ten) + ":dlv:" + dlv + ":att" }
-func keyLegacyAttempts(ten, dlv string) string { return tag(ten) + ":dlv:" + dlv + ":attempts" }
-func keyIdempotency(ten, key string) string    { return tag(ten) + ":idem:" + key }
-func keyTypes(ten string) string               { return tag(ten) + ":types" }
-func keyAPIKey(hash string) string             { return keyAPIKeyPrefix + hash }
+func keyDelivery(ten, dlv string) string          { return tag(ten) + ":d:" + dlv }
+func keyLegacyDelivery(ten, dlv string) string    { return tag(ten) + ":dlv:" + dlv }
+func keyLegacyAttempts(ten, dlv string) string    { return tag(ten) + ":dlv:" + dlv + ":att" }
+func keyLegacyAttemptList(ten, dlv string) string { return tag(ten) + ":dlv:" + dlv + ":attempts" }
+func keyIdempotency(ten, key string) string       { return tag(ten) + ":idem:" + key }
+func keyTypes(ten string) string                  { return tag(ten) + ":types" }
+func keyAPIKey(hash string) string                { return keyAPIKeyPrefix + hash }

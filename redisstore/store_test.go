@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -54,7 +55,8 @@ func TestKeySchema(t *testing.T) {
 		keyTenants: "zset", keyTenant(ten): "hash", keyTenantKeys(ten): "hash", keyWebhooks(ten): "zset",
 		keyWebhook(ten, ep.ID): "hash", keyWebhookPending(ten, ep.ID): "set", keyWebhookDeliveries(ten, ep.ID): "zset",
 		keyWebhooksVersion(ten): "string", keyEvents(ten): "zset", keyEvent(ten, ev.ID): "string",
-		keyLegacyEventDeliveries(ten, ev.ID): "none", keyDelivery(ten, d.ID): "hash", keyTypes(ten): "set",
+		keyLegacyEventDeliveries(ten, ev.ID): "none", keyDelivery(ten, d.ID): "string", keyLegacyDelivery(ten, d.ID): "none",
+		keyTypes(ten): "set",
 	}
 	for k, typ := range want {
 		if got := rc.Type(ctx, k).Val(); got != typ {
@@ -437,35 +439,119 @@ func TestStoredAttemptEncoding(t *testing.T) {
 	}
 }
 
-// A delivery's attempts are one string, a line each, with the delivery's
-// TTL; attempts kept in a list before come first.
-func TestAttemptsString(t *testing.T) {
+// A delivery is one string: its first line, then its attempts, a line each,
+// with the retention as TTL; attempts kept in a list before come first.
+func TestDeliveryString(t *testing.T) {
 	s, rc := newStore(t, time.Hour)
 	ctx := context.Background()
 	_, _, d := fixture(t, s)
-	rc.RPush(ctx, keyLegacyAttempts(d.TenantID, d.ID), `{"n":1,"at":1764380000123,"s":500,"ms":7,"t":[null,null,null,null],"c":"http_status","e":"HTTP 500"}`)
-	for n := 2; n <= 3; n++ {
+	body := "<b>\"x\"</b> é/\u2028"
+	for n := 1; n <= 2; n++ {
 		a := &webhook.Attempt{Attempt: n, At: time.Now(), Trigger: webhook.TriggerScheduled, ResponseStatus: 500, ErrorClass: webhook.ErrorHTTPStatus,
-			Error: "HTTP 500\nwith a newline", NextRetryAt: time.Now().Add(time.Minute)}
+			Error: "HTTP 500\nwith a newline", ResponseBody: body, NextRetryAt: time.Now().Add(time.Minute)}
 		if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeRetry, 0, "", 0); err != nil {
 			t.Fatal(err)
 		}
+		d.Attempt = n
 	}
-	key := keyAttempts(d.TenantID, d.ID)
-	if typ, ttl := rc.Type(ctx, key).Val(), rc.TTL(ctx, key).Val(); typ != "string" || ttl <= 0 || ttl > time.Hour {
-		t.Errorf("%s is a %s with TTL %v", key, typ, ttl)
+	key := keyDelivery(d.TenantID, d.ID)
+	if ttl := rc.TTL(ctx, key).Val(); ttl <= 0 || ttl > time.Hour {
+		t.Errorf("%s has TTL %v", key, ttl)
+	}
+	if v := rc.Get(ctx, key).Val(); strings.Count(v, "\n") != 2 || !strings.HasPrefix(v, "pending 0 [") || !strings.Contains(v, "<b>") {
+		t.Errorf("delivery value = %q", v)
 	}
 	got, err := s.Attempts(ctx, d.TenantID, d.ID)
-	if err != nil || len(got) != 3 {
+	if err != nil || len(got) != 2 || got[0].Attempt != 1 || got[1].Attempt != 2 {
 		t.Fatalf("Attempts = %+v, %v", got, err)
 	}
-	for i, a := range got {
-		if a.Attempt != i+1 {
-			t.Errorf("attempt %d is number %d", i, a.Attempt)
+	if got[1].Error != "HTTP 500\nwith a newline" {
+		t.Errorf("error text = %q", got[1].Error)
+	}
+	back, err := s.GetDelivery(ctx, d.TenantID, d.ID)
+	if err != nil || back.Attempt != 2 || back.LastResponseBody != body || back.LastError != "HTTP 500\nwith a newline" ||
+		back.NextRetryAt.IsZero() || back.EndedRetry != -1 || !back.CreatedAt.Equal(d.CreatedAt.Truncate(time.Millisecond)) {
+		t.Errorf("GetDelivery = %+v, %v", back, err)
+	}
+	// Ending it rewrites the first line in the script (cjson): the strings
+	// read back the same, the attempts stay.
+	if n, err := s.EndDeliveries(ctx, d.TenantID, d.WebhookID, []string{d.ID}, webhook.DeliveryCancelled, "webhook paused"); n != 1 || err != nil {
+		t.Fatalf("EndDeliveries = %d, %v", n, err)
+	}
+	back, err = s.GetDelivery(ctx, d.TenantID, d.ID)
+	if err != nil || back.Status != webhook.DeliveryCancelled || back.LastResponseBody != body || back.LastError != "webhook paused" ||
+		!back.NextRetryAt.IsZero() || back.Attempt != 2 || !back.CreatedAt.Equal(d.CreatedAt.Truncate(time.Millisecond)) {
+		t.Errorf("after EndDeliveries = %+v, %v", back, err)
+	}
+	if got, _ := s.Attempts(ctx, d.TenantID, d.ID); len(got) != 2 {
+		t.Errorf("attempts after EndDeliveries = %d", len(got))
+	}
+}
+
+// A delivery written before the one-string layout (a hash, its attempts in a
+// list and a string) reads as it is and is moved into the string, with its
+// TTL, by the first script that changes it.
+func TestLegacyDeliveryUpgrade(t *testing.T) {
+	s, rc := newStore(t, time.Hour)
+	ctx := context.Background()
+	ep, ev, _ := fixture(t, s)
+	ten := ep.TenantID
+	now := time.Now()
+	id := webhook.NewID(webhook.PrefixDelivery, now)
+	rc.HSet(ctx, keyLegacyDelivery(ten, id), "webhook_id", ep.ID, "event_id", ev.ID, "event_type", ev.Type, "status", "pending",
+		"attempt", 2, "max_attempts", 5, "next_retry_at", "", "next_trigger", "scheduled", "test", "0",
+		"created_at", now.UnixMilli(), "updated_at", now.UnixMilli(), "last_status", 500, "last_body", "oops", "last_time_ms", 7, "last_error", "HTTP 500")
+	rc.Expire(ctx, keyLegacyDelivery(ten, id), 30*time.Minute)
+	rc.RPush(ctx, keyLegacyAttemptList(ten, id), `{"n":1,"at":1764380000123,"s":500,"ms":7,"t":[null,null,null,null],"c":"http_status","e":"HTTP 500"}`)
+	rc.Set(ctx, keyLegacyAttempts(ten, id), `[2,1764380001123,500,7]`, 30*time.Minute)
+	check := func(when string, attempts int) *webhook.Delivery {
+		t.Helper()
+		d, err := s.GetDelivery(ctx, ten, id)
+		if err != nil || d.Status != webhook.DeliveryPending || d.WebhookID != ep.ID || d.LastResponseBody != "oops" || d.MaxAttempts != 5 {
+			t.Fatalf("%s: GetDelivery = %+v, %v", when, d, err)
+		}
+		as, err := s.Attempts(ctx, ten, id)
+		if err != nil || len(as) != attempts || as[0].Attempt != 1 || as[1].Attempt != 2 {
+			t.Fatalf("%s: Attempts = %+v, %v", when, as, err)
+		}
+		return d
+	}
+	d := check("before", 2)
+	turn, err := s.Begin(ctx, ten, id, ev.ID, ep.ID, 10, time.Minute)
+	if err != nil || turn.Delivery == nil || turn.Delivery.Attempt != 2 || !turn.Holding {
+		t.Fatalf("Begin = %+v, %v", turn, err)
+	}
+	for _, k := range []string{keyLegacyDelivery(ten, id), keyLegacyAttempts(ten, id), keyLegacyAttemptList(ten, id)} {
+		if rc.Exists(ctx, k).Val() != 0 {
+			t.Errorf("%s left after the upgrade", k)
 		}
 	}
-	if got[2].Error != "HTTP 500\nwith a newline" {
-		t.Errorf("error text = %q", got[2].Error)
+	if ttl := rc.TTL(ctx, keyDelivery(ten, id)).Val(); ttl <= 20*time.Minute || ttl > 30*time.Minute {
+		t.Errorf("upgraded TTL = %v, want the legacy hash's", ttl)
+	}
+	check("after", 2)
+	a := &webhook.Attempt{Attempt: 3, At: time.Now(), Trigger: webhook.TriggerScheduled, ResponseStatus: 200}
+	if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeSuccess, 0, "", 0); err != nil {
+		t.Fatal(err)
+	}
+	if as, _ := s.Attempts(ctx, ten, id); len(as) != 3 || as[2].ResponseStatus != 200 {
+		t.Errorf("attempts after a third = %+v", as)
+	}
+	// Ending and re-running upgrade too.
+	other := webhook.NewID(webhook.PrefixDelivery, now)
+	rc.HSet(ctx, keyLegacyDelivery(ten, other), "webhook_id", ep.ID, "event_id", ev.ID, "status", "pending", "attempt", 0, "max_attempts", 3, "test", "0")
+	if n, err := s.EndDeliveries(ctx, ten, ep.ID, []string{other}, webhook.DeliveryCancelled, "webhook deleted"); n != 1 || err != nil {
+		t.Fatalf("EndDeliveries = %d, %v", n, err)
+	}
+	got, err := s.GetDelivery(ctx, ten, other)
+	if err != nil || got.Status != webhook.DeliveryCancelled || got.LastError != "webhook deleted" {
+		t.Fatalf("ended legacy delivery = %+v, %v", got, err)
+	}
+	if err := s.Rerun(ctx, got, 3, webhook.TriggerManual); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ = s.GetDelivery(ctx, ten, other); got.Status != webhook.DeliveryPending || got.MaxAttempts != 6 || got.NextTrigger != webhook.TriggerManual {
+		t.Errorf("re-run delivery = %+v", got)
 	}
 }
 

@@ -1,0 +1,23 @@
+package redisstore
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tidingshq/tidings/webhook"
+)
+
+// BenchmarkParseDelivery reads a delivery's first line, as Begin does for
+// every attempt.
+func BenchmarkParseDelivery(b *testing.B) {
+	now := time.Now()
+	d := &webhook.Delivery{ID: webhook.NewID(webhook.PrefixDelivery, now), WebhookID: webhook.NewID(webhook.PrefixWebhook, now),
+		EventID: webhook.NewID(webhook.PrefixEvent, now), EventType: "batch.progress", Status: webhook.DeliveryPending, Attempt: 2,
+		MaxAttempts: 8, NextTrigger: webhook.TriggerScheduled, LastResponseStatus: 500, LastError: "HTTP 500", CreatedAt: now, UpdatedAt: now}
+	line := deliveryLine(d)
+	for b.Loop() {
+		if _, _, err := parseDelivery("ten_1", d.ID, line); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

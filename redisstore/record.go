@@ -1,0 +1,241 @@
+package redisstore
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidingshq/tidings/webhook"
+)
+
+// A delivery is one string key (keyDelivery), everything it has in one
+// value, because a key of its own costs Redis more than most of what it
+// holds:
+//
+//	<status> <test 0|1> <header>
+//	<attempt>
+//	<attempt>…
+//
+// The first line's two words are what scripts decide on; the header is a JSON
+// array by position (deliveryHeader); each later line is an attempt, oldest
+// first (storedAttempt). JSON escapes newlines, so lines split cleanly.
+// Scripts keep the attempts as they are and rewrite the first line.
+//
+// Deliveries written before (a hash, its attempts in a string or a list) are
+// read as they are and upgraded by the first script that changes them
+// (luaDelivery).
+
+// deliveryHeader is the JSON array of a delivery's first line. Its
+// positions (1-based, as scripts index it) are fixed: scripts edit 5, 6, 7,
+// 8, 9 and 12.
+type deliveryHeader struct {
+	WebhookID   string // 1
+	EventID     string // 2
+	EventType   string // 3
+	Attempt     int    // 4
+	MaxAttempts int    // 5
+	NextRetryAt int64  // 6 ms, 0 for none
+	NextTrigger string // 7
+	EndedRetry  int    // 8 -1 for none
+	UpdatedAt   int64  // 9 ms
+	LastStatus  int    // 10
+	LastTimeMs  int64  // 11
+	LastError   string // 12
+	LastBody    string // 13
+	CreatedAt   int64  // 14 ms
+}
+
+func (h *deliveryHeader) fields() []any {
+	return []any{&h.WebhookID, &h.EventID, &h.EventType, &h.Attempt, &h.MaxAttempts, &h.NextRetryAt, &h.NextTrigger,
+		&h.EndedRetry, &h.UpdatedAt, &h.LastStatus, &h.LastTimeMs, &h.LastError, &h.LastBody, &h.CreatedAt}
+}
+
+// headerOf is the header of a delivery as it stands in d, in
+// deliveryHeader's order. EndedRetry is kept only for a failed delivery.
+func headerOf(d *webhook.Delivery) string {
+	ended := -1
+	if d.Status == webhook.DeliveryFailed {
+		ended = d.EndedRetry
+	}
+	return string(compactJSON([]any{d.WebhookID, d.EventID, d.EventType, d.Attempt, d.MaxAttempts, msOf(d.NextRetryAt), d.NextTrigger,
+		ended, msOf(d.UpdatedAt), d.LastResponseStatus, d.LastResponseTimeMs, d.LastError, d.LastResponseBody, msOf(d.CreatedAt)}))
+}
+
+// msOf is t in Unix milliseconds, 0 for the zero time.
+func msOf(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// compactJSON encodes v without HTML escaping (bodies and errors are kept
+// byte for byte, and "<" costs six bytes escaped) and without the newline.
+func compactJSON(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // strings and numbers only
+	return bytes.TrimRight(buf.Bytes(), "\n")
+}
+
+// deliveryLine is a new delivery's value: its first line, no attempts.
+func deliveryLine(d *webhook.Delivery) string {
+	test := "0"
+	if d.Test {
+		test = "1"
+	}
+	return string(d.Status) + " " + test + " " + headerOf(d)
+}
+
+// parseDelivery reads a delivery's value (or its first line alone) and
+// returns the delivery and its attempt lines ("" for none).
+func parseDelivery(tenantID, id, value string) (*webhook.Delivery, string, error) {
+	line, attempts, _ := strings.Cut(value, "\n")
+	status, rest, _ := strings.Cut(line, " ")
+	test, header, _ := strings.Cut(rest, " ")
+	var h deliveryHeader
+	if err := h.parse(header); err != nil {
+		return nil, "", fmt.Errorf("redisstore: corrupt delivery %s: %w", id, err)
+	}
+	return &webhook.Delivery{
+		ID: id, TenantID: tenantID, WebhookID: h.WebhookID, EventID: h.EventID, EventType: h.EventType,
+		Status: webhook.DeliveryStatus(status), Attempt: h.Attempt, MaxAttempts: h.MaxAttempts,
+		NextRetryAt: unixMs(h.NextRetryAt), NextTrigger: h.NextTrigger, Test: test == "1", EndedRetry: h.EndedRetry,
+		LastResponseStatus: h.LastStatus, LastResponseBody: h.LastBody, LastResponseTimeMs: h.LastTimeMs, LastError: h.LastError,
+		CreatedAt: unixMs(h.CreatedAt), UpdatedAt: unixMs(h.UpdatedAt),
+	}, attempts, nil
+}
+
+// parse reads a header. It is on every attempt's path, so it splits the
+// array itself and leaves encoding/json only strings with escapes.
+func (h *deliveryHeader) parse(s string) error {
+	fields := h.fields()
+	if len(s) < 2 || s[0] != '[' || s[len(s)-1] != ']' {
+		return errors.New("not an array")
+	}
+	s = s[1 : len(s)-1]
+	for i := 0; s != "" && i < len(fields); i++ {
+		end := len(s)
+		if s[0] == '"' {
+			end = stringEnd(s)
+		} else if c := strings.IndexByte(s, ','); c >= 0 {
+			end = c
+		}
+		elem := s[:end]
+		s = strings.TrimPrefix(s[end:], ",")
+		var err error
+		switch f := fields[i].(type) {
+		case *string:
+			if strings.IndexByte(elem, '\\') < 0 && len(elem) >= 2 && elem[0] == '"' && elem[len(elem)-1] == '"' {
+				*f = elem[1 : len(elem)-1]
+			} else {
+				err = json.Unmarshal([]byte(elem), f)
+			}
+		case *int:
+			*f, err = strconv.Atoi(elem)
+		case *int64:
+			*f, err = strconv.ParseInt(elem, 10, 64)
+		}
+		if err != nil {
+			return fmt.Errorf("element %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+// stringEnd is the length of the JSON string s starts with (quotes
+// included), or len(s) if it does not end.
+func stringEnd(s string) int {
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(s)
+}
+
+// unmarshalPositional decodes a JSON array into fields by position; missing
+// trailing elements leave their fields as they are.
+func unmarshalPositional(b []byte, fields ...any) error {
+	var raw []json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	for i, r := range raw[:min(len(raw), len(fields))] {
+		if err := json.Unmarshal(r, fields[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// luaDelivery gives scripts a delivery's value and its parts.
+//
+// delivery(key, legacy hash, legacy attempts string, legacy attempts list)
+// returns the value, or false if there is none. A delivery still in the
+// layout written before (a hash and its attempts in a string or a list) is
+// upgraded first: its value is built from them, with their TTL, and they
+// are deleted.
+//
+// parse(value) returns status, test flag, header JSON and the attempt lines
+// (each after a newline, "" for none).
+const luaDelivery = `
+local function delivery(k, hk, sk, lk)
+  local v = redis.call('GET', k)
+  if v or redis.call('EXISTS', hk) == 0 then return v end
+  local m = {}
+  local h = redis.call('HGETALL', hk)
+  for i = 1, #h, 2 do m[h[i]] = h[i + 1] end
+  local n = function(f, d) return tonumber(m[f]) or d end
+  local s = function(f) return m[f] or '' end
+  v = s('status') .. ' ' .. (m['test'] == '1' and '1' or '0') .. ' ' .. cjson.encode({s('webhook_id'), s('event_id'),
+    s('event_type'), n('attempt', 0), n('max_attempts', 0), n('next_retry_at', 0), s('next_trigger'),
+    n('ended_retry', -1), n('updated_at', 0), n('last_status', 0), n('last_time_ms', 0), s('last_error'), s('last_body'), n('created_at', 0)})
+  for _, a in ipairs(redis.call('LRANGE', lk, 0, -1)) do v = v .. '\n' .. a end
+  local att = redis.call('GET', sk)
+  if att then v = v .. '\n' .. att end
+  local ttl = redis.call('PTTL', hk)
+  if ttl > 0 then redis.call('SET', k, v, 'PX', ttl) else redis.call('SET', k, v) end
+  redis.call('DEL', hk, sk, lk)
+  return v
+end
+local function parse(v)
+  local nl = string.find(v, '\n', 1, true)
+  local line, rest = v, ''
+  if nl then line, rest = string.sub(v, 1, nl - 1), string.sub(v, nl) end
+  local st, test, h = string.match(line, '^(%a+) (%d) (.*)$')
+  return st, test, h, rest
+end
+`
+
+// deliveryKeys are the four keys luaDelivery's delivery() takes.
+func deliveryKeys(tenantID, id string) []string {
+	return []string{keyDelivery(tenantID, id), keyLegacyDelivery(tenantID, id), keyLegacyAttempts(tenantID, id), keyLegacyAttemptList(tenantID, id)}
+}
+
+// legacyDelivery reads a delivery hash written before the one-string layout.
+func legacyDelivery(tenantID, id string, h map[string]string) *webhook.Delivery {
+	if len(h) == 0 || h["status"] == "" {
+		return nil
+	}
+	d := &webhook.Delivery{
+		ID: id, TenantID: tenantID, WebhookID: h["webhook_id"], EventID: h["event_id"], EventType: h["event_type"],
+		Status: webhook.DeliveryStatus(h["status"]), Attempt: atoi(h["attempt"]), MaxAttempts: atoi(h["max_attempts"]),
+		NextRetryAt: fromMs(h["next_retry_at"]), NextTrigger: h["next_trigger"], Test: h["test"] == "1", EndedRetry: -1,
+		LastResponseStatus: atoi(h["last_status"]), LastResponseBody: h["last_body"],
+		LastResponseTimeMs: int64(atoi(h["last_time_ms"])), LastError: h["last_error"],
+		CreatedAt: fromMs(h["created_at"]), UpdatedAt: fromMs(h["updated_at"]),
+	}
+	if v, ok := h["ended_retry"]; ok && v != "" {
+		d.EndedRetry = atoi(v)
+	}
+	return d
+}
