@@ -11,7 +11,7 @@ if ! command -v redis-server >/dev/null 2>&1; then
   fi
 fi
 echo "== Go benchmarks of the hot pure functions"
-go test -run '^$' -bench . -benchmem ./signing ./webhook ./sender | grep -E '^(Benchmark|ok)'
+go test -run '^$' -bench . -benchmem ./signing ./webhook ./sender ./redisstore | grep -E '^(Benchmark|ok)'
 echo
 echo "== end to end (tidings-bench)"
 exec go run ./cmd/tidings-bench "$@"
