@@ -132,9 +132,12 @@ return {d, e, full, w[2], state, wait}`)
 // returns. A test delivery never touches the webhook's counters. A delivery
 // that left pending meanwhile (cancelled) keeps its status. endedRetry is the
 // task's retry count, kept when the attempt ends the delivery as failed.
-// The delivery's in-flight slot is given back, or, when handTo names another
-// delivery of the webhook waiting for one, handed to it for lease.
-func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int, handTo string, lease time.Duration) (streak int, err error) {
+// The delivery's in-flight slot is given back, or handed over. With an
+// ordered stream (Options.Ordered) a hand-over is granted as soon as the
+// script is queued, so the new holder starts its request while this one is
+// still being recorded; if recording then fails, the new holder goes on
+// without a lease in Redis (one delivery over the cap while Redis fails).
+func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int, handOver *webhook.HandOver) (streak int, err error) {
 	raw, err := json.Marshal(storeAttempt(a))
 	if err != nil {
 		return 0, fmt.Errorf("redisstore: encode attempt: %w", err)
@@ -151,8 +154,29 @@ func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webho
 	after.LastResponseStatus, after.LastResponseBody, after.LastResponseTimeMs, after.LastError = a.ResponseStatus, a.ResponseBody, a.ResponseTimeMs, a.Error
 	ten := d.TenantID
 	keys := append(deliveryKeys(ten, d.ID), keyWebhook(ten, d.WebhookID), keyWebhookPending(ten, d.WebhookID), keyWebhookInflight(ten, d.WebhookID))
-	args := []any{raw, headerOf(&after), string(after.Status), ms(after.UpdatedAt), s.retention.Milliseconds(), d.ID, string(outcome), handTo, lease.Milliseconds()}
-	n, err := scriptRecordAttempt.Run(ctx, s.rdb, keys, args...).Int()
+	args := []any{raw, headerOf(&after), string(after.Status), ms(after.UpdatedAt), s.retention.Milliseconds(), d.ID, string(outcome), "", 0}
+	granted := func(bool) {}
+	if handOver != nil {
+		args[7], args[8], granted = handOver.To, handOver.Lease.Milliseconds(), handOver.Granted
+	}
+	var n int
+	if s.ordered != nil {
+		// Queued on the ordered stream, the hand-over precedes whatever the
+		// new holder sends next (its own attempt is recorded through it):
+		// the slot is its own from here.
+		cmd := scriptRecordAttempt.EvalSha(ctx, s.ordered, keys, args...)
+		granted(true)
+		if n, err = cmd.Int(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			// Redis lost its scripts (a restart): sent again, this comes
+			// after what the new holder sent meanwhile, maybe its own
+			// record, so the slot is given back rather than leased to it.
+			args[7] = ""
+			n, err = scriptRecordAttempt.Eval(ctx, s.ordered, keys, args...).Int()
+		}
+	} else {
+		n, err = scriptRecordAttempt.Run(ctx, s.rdb, keys, args...).Int()
+		granted(err == nil)
+	}
 	if err != nil {
 		return 0, wrap("record attempt", err)
 	}

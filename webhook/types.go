@@ -225,6 +225,17 @@ const (
 	WaitRateLimit   = "rate_limit"  // the endpoint's rate_limit is used up
 )
 
+// HandOver gives the in-flight slot of an attempt that is ending to another
+// delivery of the same endpoint waiting for one, as the attempt is recorded.
+type HandOver struct {
+	To    string        // the waiting delivery's ID
+	Lease time.Duration // its lease on the slot
+	// Granted is told once whether the slot is the waiting delivery's: as
+	// soon as the hand-over is bound to reach Redis before anything the new
+	// holder does next, or after the reply.
+	Granted func(ok bool)
+}
+
 // Turn is a delivery's turn: what one attempt needs, read in one round
 // trip, and whether the endpoint's in-flight slot was taken for it.
 type Turn struct {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -8,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tidingshq/tidings/redistest"
 )
 
 // A slow endpoint never holds more than TIDINGS_ENDPOINT_CONCURRENCY
@@ -70,10 +73,12 @@ func TestSlowEndpointDoesNotDelayFastOne(t *testing.T) {
 
 // A busy fast endpoint, whose slots are handed from one delivery to the next
 // inside the worker, still never has more than its cap in flight, and gets
-// every delivery exactly once on its first attempt.
+// every delivery exactly once on its first attempt; when all are done, no
+// lease on its slots is left behind.
 func TestBusyEndpointKeepsItsCap(t *testing.T) {
-	in := start(t, map[string]string{"TIDINGS_ENDPOINT_CONCURRENCY": "3", "TIDINGS_WORKER_CONCURRENCY": "20"})
-	_, key := in.tenant("acme")
+	url, rdb := redistest.New(t)
+	in := startCmd(t, "all", testEnv(url, map[string]string{"TIDINGS_ENDPOINT_CONCURRENCY": "3", "TIDINGS_WORKER_CONCURRENCY": "20"}))
+	ten, key := in.tenant("acme")
 	var inFlight peak
 	var mu sync.Mutex
 	seen := map[string]int{}
@@ -90,7 +95,7 @@ func TestBusyEndpointKeepsItsCap(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 		handler.ServeHTTP(w, r)
 	})
-	in.webhook(key, rc.URL, "busy.*")
+	wh, _ := in.webhook(key, rc.URL, "busy.*")
 	const events = 150
 	for i := range events {
 		publish(in, key, "busy.tick", map[string]any{"i": i})
@@ -108,6 +113,8 @@ func TestBusyEndpointKeepsItsCap(t *testing.T) {
 	if m := inFlight.max.Load(); m < 3 {
 		t.Errorf("never more than %d in flight: the cap was not reached, the test proves nothing", m)
 	}
+	leases := "tidings:{" + ten + "}:wh:" + wh + ":inflight"
+	eventually(t, 10*time.Second, "no lease left", func() bool { return rdb.ZCard(context.Background(), leases).Val() == 0 })
 }
 
 // peak counts requests in flight and keeps the most there ever were.

@@ -112,7 +112,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	store := redisstore.New(hot, redisstore.Options{Retention: cfg.LogRetention})
+	// Attempts are recorded on one ordered stream of their own, so a slot
+	// handed over is the new holder's as soon as it is queued.
+	ordered, err := rc.AsyncAutoPipeline()
+	if err != nil {
+		return err
+	}
+	store := redisstore.New(hot, redisstore.Options{Retention: cfg.LogRetention, Ordered: ordered})
 	settings := tasks.Settings{Schedule: cfg.RetrySchedule, Timeout: cfg.DeliveryTimeout, DisableAfter: cfg.DisableAfterFailures, EndpointConcurrency: cfg.EndpointConcurrency}
 	client := asynq.NewClientFromRedisClient(hot)
 	inspector := asynq.NewInspectorFromRedisClient(rc)
