@@ -138,8 +138,13 @@ return {d, e, full, w[2], state, wait}`)
 // still being recorded; if recording then fails, the new holder goes on
 // without a lease in Redis (one delivery over the cap while Redis fails).
 func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int, handOver *webhook.HandOver) (streak int, err error) {
+	granted := func(bool) {}
+	if handOver != nil {
+		granted = handOver.Granted
+	}
 	raw, err := json.Marshal(storeAttempt(a))
 	if err != nil {
+		granted(false)
 		return 0, fmt.Errorf("redisstore: encode attempt: %w", err)
 	}
 	after := *d
@@ -155,9 +160,8 @@ func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webho
 	ten := d.TenantID
 	keys := append(deliveryKeys(ten, d.ID), keyWebhook(ten, d.WebhookID), keyWebhookPending(ten, d.WebhookID), keyWebhookInflight(ten, d.WebhookID))
 	args := []any{raw, headerOf(&after), string(after.Status), ms(after.UpdatedAt), s.retention.Milliseconds(), d.ID, string(outcome), "", 0}
-	granted := func(bool) {}
 	if handOver != nil {
-		args[7], args[8], granted = handOver.To, handOver.Lease.Milliseconds(), handOver.Granted
+		args[7], args[8] = handOver.To, handOver.Lease.Milliseconds()
 	}
 	var n int
 	if s.ordered != nil {

@@ -1,7 +1,6 @@
 package redisstore
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,11 +28,7 @@ type storedEvent struct {
 // recover never see them.
 func (s *Store) CreateEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery, test bool) error {
 	// No HTML escaping: the data must reach receivers byte for byte as sent.
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	err := enc.Encode(storedEvent{Type: ev.Type, Data: ev.Data, ClientID: ev.ClientID, CreatedAt: ev.CreatedAt.UnixMilli()})
-	body := bytes.TrimRight(buf.Bytes(), "\n")
+	body, err := compactJSON(storedEvent{Type: ev.Type, Data: ev.Data, ClientID: ev.ClientID, CreatedAt: ev.CreatedAt.UnixMilli()})
 	if err != nil {
 		return fmt.Errorf("redisstore: encode event: %w", err)
 	}
@@ -271,14 +266,16 @@ func (s *Store) GetDeliveries(ctx context.Context, tenantID string, ids []string
 	}
 	out := make([]*webhook.Delivery, len(ids))
 	for i, id := range ids {
-		if v, err := vals[i].Result(); err == nil {
-			d, _, err := parseDelivery(tenantID, id, v)
-			if err != nil {
+		v, err := vals[i].Result()
+		switch {
+		case err == nil:
+			if out[i], _, err = parseDelivery(tenantID, id, v); err != nil {
 				return nil, err
 			}
-			out[i] = d
-		} else {
+		case errors.Is(err, redis.Nil):
 			out[i] = legacyDelivery(tenantID, id, legacy[i].Val())
+		default:
+			return nil, wrap("get deliveries", err)
 		}
 	}
 	return out, nil

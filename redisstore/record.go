@@ -54,15 +54,17 @@ func (h *deliveryHeader) fields() []any {
 		&h.EndedRetry, &h.UpdatedAt, &h.LastStatus, &h.LastTimeMs, &h.LastError, &h.LastBody, &h.CreatedAt}
 }
 
-// headerOf is the header of a delivery as it stands in d, in
-// deliveryHeader's order. EndedRetry is kept only for a failed delivery.
+// headerOf is the header of a delivery as it stands in d. EndedRetry is
+// kept only for a failed delivery.
 func headerOf(d *webhook.Delivery) string {
 	ended := -1
 	if d.Status == webhook.DeliveryFailed {
 		ended = d.EndedRetry
 	}
-	return string(compactJSON([]any{d.WebhookID, d.EventID, d.EventType, d.Attempt, d.MaxAttempts, msOf(d.NextRetryAt), d.NextTrigger,
-		ended, msOf(d.UpdatedAt), d.LastResponseStatus, d.LastResponseTimeMs, d.LastError, d.LastResponseBody, msOf(d.CreatedAt)}))
+	h := deliveryHeader{d.WebhookID, d.EventID, d.EventType, d.Attempt, d.MaxAttempts, msOf(d.NextRetryAt), d.NextTrigger,
+		ended, msOf(d.UpdatedAt), d.LastResponseStatus, d.LastResponseTimeMs, d.LastError, d.LastResponseBody, msOf(d.CreatedAt)}
+	b, _ := compactJSON(h.fields()) // strings and integers: cannot fail
+	return string(b)
 }
 
 // msOf is t in Unix milliseconds, 0 for the zero time.
@@ -75,12 +77,12 @@ func msOf(t time.Time) int64 {
 
 // compactJSON encodes v without HTML escaping (bodies and errors are kept
 // byte for byte, and "<" costs six bytes escaped) and without the newline.
-func compactJSON(v any) []byte {
+func compactJSON(v any) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v) // strings and numbers only
-	return bytes.TrimRight(buf.Bytes(), "\n")
+	err := enc.Encode(v)
+	return bytes.TrimRight(buf.Bytes(), "\n"), err
 }
 
 // deliveryLine is a new delivery's value: its first line, no attempts.
