@@ -317,8 +317,9 @@ func serve(ctx context.Context, wg *sync.WaitGroup, errc chan<- error, addr stri
 	return ln.Addr().String(), nil
 }
 
-// newRedis builds the process's one Redis client, shared by the store, the
-// Asynq client, server and inspector, and the dashboard. Its timeouts make
+// newRedis builds the process's one Redis client, shared by Asynq's servers
+// and inspector, the dashboard and the auto-pipeliners that the store and
+// the Asynq client send through (its pipeline pool). Its timeouts make
 // the API answer 503 within a second when Redis is down or hung: a refused
 // connection fails at once, a hung one after the read timeout, and no
 // command is retried (the caller's retry, or Asynq's, is the retry).
@@ -330,7 +331,8 @@ func newRedis(cfg config.Config) (redis.UniversalClient, error) {
 	opts.DialTimeout = 300 * time.Millisecond
 	opts.ReadTimeout = 700 * time.Millisecond
 	opts.WriteTimeout = 700 * time.Millisecond
-	opts.MaxRetries = -1 // none
+	opts.MaxRetries = -1   // none
+	opts.DialerRetries = 1 // one dial per attempt: go-redis's default is five, 100 ms apart
 	opts.PoolSize = cfg.WorkerConcurrency + 50
 	opts.PoolTimeout = time.Second
 	return redis.NewClient(opts), nil
