@@ -132,11 +132,8 @@ return {d, e, full, w[2], state, wait}`)
 // returns. A test delivery never touches the webhook's counters. A delivery
 // that left pending meanwhile (cancelled) keeps its status. endedRetry is the
 // task's retry count, kept when the attempt ends the delivery as failed.
-// The delivery's in-flight slot is given back, or handed over. With an
-// ordered stream (Options.Ordered) a hand-over is granted as soon as the
-// script is queued, so the new holder starts its request while this one is
-// still being recorded; if recording then fails, the new holder goes on
-// without a lease in Redis (one delivery over the cap while Redis fails).
+// The delivery's in-flight slot is given back, or handed over to another
+// delivery of the webhook waiting for one, which is told when it holds it.
 func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int, handOver *webhook.HandOver) (streak int, err error) {
 	granted := func(bool) {}
 	if handOver != nil {
@@ -163,24 +160,8 @@ func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webho
 	if handOver != nil {
 		args[7], args[8] = handOver.To, handOver.Lease.Milliseconds()
 	}
-	var n int
-	if s.ordered != nil {
-		// Queued on the ordered stream, the hand-over precedes whatever the
-		// new holder sends next (its own attempt is recorded through it):
-		// the slot is its own from here.
-		cmd := scriptRecordAttempt.EvalSha(ctx, s.ordered, keys, args...)
-		granted(true)
-		if n, err = cmd.Int(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			// Redis lost its scripts (a restart): sent again, this comes
-			// after what the new holder sent meanwhile, maybe its own
-			// record, so the slot is given back rather than leased to it.
-			args[7] = ""
-			n, err = scriptRecordAttempt.Eval(ctx, s.ordered, keys, args...).Int()
-		}
-	} else {
-		n, err = scriptRecordAttempt.Run(ctx, s.rdb, keys, args...).Int()
-		granted(err == nil)
-	}
+	n, err := scriptRecordAttempt.Run(ctx, s.rdb, keys, args...).Int()
+	granted(err == nil)
 	if err != nil {
 		return 0, wrap("record attempt", err)
 	}

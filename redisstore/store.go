@@ -23,7 +23,6 @@ import (
 // Store is the Redis store. It is safe for concurrent use.
 type Store struct {
 	rdb       redis.UniversalClient
-	ordered   redis.Scripter
 	retention time.Duration
 	now       func() time.Time
 
@@ -41,11 +40,6 @@ type Options struct {
 	Retention time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
-	// Ordered, when set, is the deferred face of a go-redis auto-pipeliner
-	// (AsyncAutoPipeline): one ordered stream that RecordAttempt queues its
-	// script on and then waits, so a slot handed over is granted before the
-	// reply (see RecordAttempt).
-	Ordered redis.Scripter
 }
 
 // New returns a Store on a shared client; the Store never closes it.
@@ -56,7 +50,7 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	if opts.Retention <= 0 {
 		opts.Retention = 168 * time.Hour
 	}
-	return &Store{rdb: rdb, ordered: opts.Ordered, retention: opts.Retention, now: opts.Now,
+	return &Store{rdb: rdb, retention: opts.Retention, now: opts.Now,
 		events: newCache[*webhook.Event](16 << 20), endpoints: newCache[versioned](4 << 20),
 		endpointLists: newCache[endpointList](8 << 20)}
 }

@@ -405,51 +405,6 @@ func TestAcquireDropsExpiredLeases(t *testing.T) {
 	}
 }
 
-// With an ordered stream, a hand-over is granted before the reply, and
-// whatever the new holder records next reaches Redis after it: no lease is
-// left behind even when the new holder is done at once.
-func TestHandOverOnOrderedStream(t *testing.T) {
-	_, rc := redistest.New(t)
-	ordered, err := rc.AsyncAutoPipeline()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := New(rc, Options{Retention: time.Hour, Ordered: ordered})
-	ctx := context.Background()
-	ep, ev, _ := fixture(t, s)
-	// First with Redis's scripts lost (a restart): the script is sent again
-	// after the new holder's; then as usual.
-	rc.ScriptFlush(ctx)
-	for range 2 {
-		d := &webhook.Delivery{ID: webhook.NewID(webhook.PrefixDelivery, time.Now()), TenantID: ep.TenantID, WebhookID: ep.ID, EventID: ev.ID,
-			Status: webhook.DeliveryPending, MaxAttempts: 3, CreatedAt: time.Now(), UpdatedAt: time.Now()}
-		d2 := *d
-		d2.ID = webhook.NewID(webhook.PrefixDelivery, time.Now())
-		if err := s.AddDeliveries(ctx, ev, []*webhook.Delivery{d, &d2}); err != nil {
-			t.Fatal(err)
-		}
-		if turn, _ := s.Begin(ctx, d.TenantID, d.ID, ev.ID, ep.ID, 1, time.Minute); !turn.Holding {
-			t.Fatalf("first Begin = %+v", turn)
-		}
-		var second error
-		granted := false
-		h := &webhook.HandOver{To: d2.ID, Lease: time.Minute, Granted: func(ok bool) {
-			granted = ok
-			// The new holder finishes before the first attempt's reply is read.
-			_, second = s.RecordAttempt(ctx, &d2, &webhook.Attempt{Attempt: 1, At: time.Now()}, webhook.OutcomeSuccess, 0, nil)
-		}}
-		if _, err := s.RecordAttempt(ctx, d, &webhook.Attempt{Attempt: 1, At: time.Now()}, webhook.OutcomeSuccess, 0, h); err != nil || second != nil {
-			t.Fatal(err, second)
-		}
-		if !granted {
-			t.Error("the hand-over was not granted")
-		}
-		if held := rc.ZRange(ctx, keyWebhookInflight(d.TenantID, ep.ID), 0, -1).Val(); len(held) != 0 {
-			t.Errorf("leases left after both attempts: %v", held)
-		}
-	}
-}
-
 // Attempts are stored as compact arrays and read back whole; attempts stored
 // as objects before still read.
 func TestStoredAttemptEncoding(t *testing.T) {

@@ -230,9 +230,7 @@ const (
 type HandOver struct {
 	To    string        // the waiting delivery's ID
 	Lease time.Duration // its lease on the slot
-	// Granted is told once whether the slot is the waiting delivery's: as
-	// soon as the hand-over is bound to reach Redis before anything the new
-	// holder does next, or after the reply.
+	// Granted is told once whether the slot is now the waiting delivery's.
 	Granted func(ok bool)
 }
 

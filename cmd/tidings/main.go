@@ -112,13 +112,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	// Attempts are recorded on one ordered stream of their own, so a slot
-	// handed over is the new holder's as soon as it is queued.
-	ordered, err := rc.AsyncAutoPipeline()
-	if err != nil {
-		return err
-	}
-	store := redisstore.New(hot, redisstore.Options{Retention: cfg.LogRetention, Ordered: ordered})
+	store := redisstore.New(hot, redisstore.Options{Retention: cfg.LogRetention})
 	settings := tasks.Settings{Schedule: cfg.RetrySchedule, Timeout: cfg.DeliveryTimeout, DisableAfter: cfg.DisableAfterFailures, EndpointConcurrency: cfg.EndpointConcurrency}
 	client := asynq.NewClientFromRedisClient(hot)
 	inspector := asynq.NewInspectorFromRedisClient(rc)
@@ -331,8 +325,8 @@ func newRedis(cfg config.Config) (redis.UniversalClient, error) {
 	opts.DialTimeout = 300 * time.Millisecond
 	opts.ReadTimeout = 700 * time.Millisecond
 	opts.WriteTimeout = 700 * time.Millisecond
-	opts.MaxRetries = -1   // none
-	opts.DialerRetries = 1 // one dial per attempt: go-redis's default is five, 100 ms apart
+	opts.MaxRetries = -1                            // none
+	opts.DialerRetryTimeout = 20 * time.Millisecond // between go-redis's five dials (100 ms by default)
 	opts.PoolSize = cfg.WorkerConcurrency + 50
 	opts.PoolTimeout = time.Second
 	return redis.NewClient(opts), nil
