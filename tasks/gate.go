@@ -11,9 +11,10 @@ import (
 // times) and a fetch, a read and a re-queue each time. When a slot is
 // milliseconds away, the worker waits for it in process instead: the next
 // attempt of that endpoint to end in this process hands its slot over in the
-// same script that records it. A slot is milliseconds away when this process gives that endpoint's slots back often
-// enough that the deliveries already waiting here, and this one, would all
-// have one within maxExpectedWait. A slow endpoint gives slots back seconds apart, so it never has waiters and
+// same script that records it. A slot is milliseconds away when this process
+// gives that endpoint's slots back often enough that the deliveries already
+// waiting here, and this one, would all have one within maxExpectedWait. A
+// slow endpoint gives slots back seconds apart, so it never has waiters and
 // never holds more worker slots than its cap; a busy moderately fast one has
 // only a few.
 const (
