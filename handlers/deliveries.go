@@ -36,12 +36,7 @@ func (a *API) listDeliveries(c *gin.Context) {
 
 func (a *API) getDelivery(c *gin.Context) {
 	ctx := c.Request.Context()
-	d, err := a.store.GetDelivery(ctx, tenantOf(c), c.Param("id"))
-	if err != nil {
-		fail(c, a.log, err)
-		return
-	}
-	attempts, err := a.store.Attempts(ctx, d.TenantID, d.ID)
+	d, attempts, err := a.store.DeliveryAttempts(ctx, tenantOf(c), c.Param("id"))
 	if err != nil {
 		fail(c, a.log, err)
 		return

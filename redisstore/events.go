@@ -281,32 +281,47 @@ func (s *Store) GetDeliveries(ctx context.Context, tenantID string, ids []string
 	return out, nil
 }
 
-// Attempts returns a delivery's attempts, oldest first: the lines of its
-// value, or of the keys it kept them in before (a list, then a string).
-func (s *Store) Attempts(ctx context.Context, tenantID, id string) ([]webhook.Attempt, error) {
+// DeliveryAttempts returns a delivery and its attempts, oldest first, in
+// one round trip: the lines of its value, or what it kept in the keys of the
+// layout before (a hash; attempts in a list, then a string).
+// webhook.ErrNotFound if there is no such delivery.
+func (s *Store) DeliveryAttempts(ctx context.Context, tenantID, id string) (*webhook.Delivery, []webhook.Attempt, error) {
 	p := s.rdb.Pipeline()
 	value := p.Get(ctx, keyDelivery(tenantID, id))
+	hash := p.HGetAll(ctx, keyLegacyDelivery(tenantID, id))
 	list := p.LRange(ctx, keyLegacyAttemptList(tenantID, id), 0, -1)
 	lines := p.Get(ctx, keyLegacyAttempts(tenantID, id))
 	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, wrap("attempts", err)
+		return nil, nil, wrap("get delivery", err)
 	}
-	raws := list.Val()
-	if v := lines.Val(); v != "" {
-		raws = append(raws, strings.Split(v, "\n")...)
+	var d *webhook.Delivery
+	var raws []string
+	if v, err := value.Result(); err == nil {
+		var attempts string
+		if d, attempts, err = parseDelivery(tenantID, id, v); err != nil {
+			return nil, nil, err
+		}
+		if attempts != "" {
+			raws = strings.Split(attempts, "\n")
+		}
+	} else {
+		d, raws = legacyDelivery(tenantID, id, hash.Val()), list.Val()
+		if v := lines.Val(); v != "" {
+			raws = append(raws, strings.Split(v, "\n")...)
+		}
 	}
-	if _, v, ok := strings.Cut(value.Val(), "\n"); ok {
-		raws = strings.Split(v, "\n")
+	if d == nil {
+		return nil, nil, wrap("get delivery", webhook.ErrNotFound)
 	}
 	out := make([]webhook.Attempt, 0, len(raws))
 	for _, r := range raws {
 		var a storedAttempt
 		if err := json.Unmarshal([]byte(r), &a); err != nil {
-			return nil, fmt.Errorf("redisstore: corrupt attempt: %w", err)
+			return nil, nil, fmt.Errorf("redisstore: corrupt attempt: %w", err)
 		}
 		out = append(out, a.attempt())
 	}
-	return out, nil
+	return d, out, nil
 }
 
 // DeliveryFilter narrows a webhook's delivery list.

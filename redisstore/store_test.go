@@ -158,7 +158,7 @@ func TestRecordAttemptAndEnd(t *testing.T) {
 	if ids, _ := s.PendingDeliveries(ctx, ep.TenantID, ep.ID); len(ids) != 0 {
 		t.Errorf("pending after failure = %v", ids)
 	}
-	attempts, _ := s.Attempts(ctx, d.TenantID, d.ID)
+	_, attempts, _ := s.DeliveryAttempts(ctx, d.TenantID, d.ID)
 	if len(attempts) != 2 || attempts[0].ResponseStatus != 500 || attempts[1].ErrorClass != webhook.ErrorTimeout {
 		t.Errorf("attempts = %+v", attempts)
 	}
@@ -461,7 +461,7 @@ func TestDeliveryString(t *testing.T) {
 	if v := rc.Get(ctx, key).Val(); strings.Count(v, "\n") != 2 || !strings.HasPrefix(v, "pending 0 [") || !strings.Contains(v, "<b>") {
 		t.Errorf("delivery value = %q", v)
 	}
-	got, err := s.Attempts(ctx, d.TenantID, d.ID)
+	_, got, err := s.DeliveryAttempts(ctx, d.TenantID, d.ID)
 	if err != nil || len(got) != 2 || got[0].Attempt != 1 || got[1].Attempt != 2 {
 		t.Fatalf("Attempts = %+v, %v", got, err)
 	}
@@ -483,8 +483,11 @@ func TestDeliveryString(t *testing.T) {
 		!back.NextRetryAt.IsZero() || back.Attempt != 2 || !back.CreatedAt.Equal(d.CreatedAt.Truncate(time.Millisecond)) {
 		t.Errorf("after EndDeliveries = %+v, %v", back, err)
 	}
-	if got, _ := s.Attempts(ctx, d.TenantID, d.ID); len(got) != 2 {
+	if _, got, _ := s.DeliveryAttempts(ctx, d.TenantID, d.ID); len(got) != 2 {
 		t.Errorf("attempts after EndDeliveries = %d", len(got))
+	}
+	if _, _, err := s.DeliveryAttempts(ctx, d.TenantID, "dlv_missing"); !errors.Is(err, webhook.ErrNotFound) {
+		t.Errorf("DeliveryAttempts of a missing delivery: %v", err)
 	}
 }
 
@@ -506,13 +509,15 @@ func TestLegacyDeliveryUpgrade(t *testing.T) {
 	rc.Set(ctx, keyLegacyAttempts(ten, id), `[2,1764380001123,500,7]`, 30*time.Minute)
 	check := func(when string, attempts int) *webhook.Delivery {
 		t.Helper()
-		d, err := s.GetDelivery(ctx, ten, id)
+		d, as, err := s.DeliveryAttempts(ctx, ten, id)
 		if err != nil || d.Status != webhook.DeliveryPending || d.WebhookID != ep.ID || d.LastResponseBody != "oops" || d.MaxAttempts != 5 {
-			t.Fatalf("%s: GetDelivery = %+v, %v", when, d, err)
+			t.Fatalf("%s: DeliveryAttempts = %+v, %v", when, d, err)
 		}
-		as, err := s.Attempts(ctx, ten, id)
-		if err != nil || len(as) != attempts || as[0].Attempt != 1 || as[1].Attempt != 2 {
-			t.Fatalf("%s: Attempts = %+v, %v", when, as, err)
+		if len(as) != attempts || as[0].Attempt != 1 || as[1].Attempt != 2 {
+			t.Fatalf("%s: attempts = %+v", when, as)
+		}
+		if got, err := s.GetDelivery(ctx, ten, id); err != nil || !reflect.DeepEqual(got, d) {
+			t.Fatalf("%s: GetDelivery = %+v, %v; DeliveryAttempts read %+v", when, got, err, d)
 		}
 		return d
 	}
@@ -534,7 +539,7 @@ func TestLegacyDeliveryUpgrade(t *testing.T) {
 	if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeSuccess, 0, nil); err != nil {
 		t.Fatal(err)
 	}
-	if as, _ := s.Attempts(ctx, ten, id); len(as) != 3 || as[2].ResponseStatus != 200 {
+	if _, as, _ := s.DeliveryAttempts(ctx, ten, id); len(as) != 3 || as[2].ResponseStatus != 200 {
 		t.Errorf("attempts after a third = %+v", as)
 	}
 	// Ending and re-running upgrade too.
