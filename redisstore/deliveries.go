@@ -132,16 +132,11 @@ return {d, e, full, w[2], state, wait}`)
 // returns. A test delivery never touches the webhook's counters. A delivery
 // that left pending meanwhile (cancelled) keeps its status. endedRetry is the
 // task's retry count, kept when the attempt ends the delivery as failed.
-// The delivery's in-flight slot is given back, or handed over to another
-// delivery of the webhook waiting for one, which is told when it holds it.
-func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int, handOver *webhook.HandOver) (streak int, err error) {
-	granted := func(bool) {}
-	if handOver != nil {
-		granted = handOver.Granted
-	}
+// The delivery's in-flight slot is given back, or, when handTo names another
+// delivery of the webhook waiting for one, handed to it for lease.
+func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int, handTo string, lease time.Duration) (streak int, err error) {
 	raw, err := json.Marshal(storeAttempt(a))
 	if err != nil {
-		granted(false)
 		return 0, fmt.Errorf("redisstore: encode attempt: %w", err)
 	}
 	after := *d
@@ -156,12 +151,8 @@ func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webho
 	after.LastResponseStatus, after.LastResponseBody, after.LastResponseTimeMs, after.LastError = a.ResponseStatus, a.ResponseBody, a.ResponseTimeMs, a.Error
 	ten := d.TenantID
 	keys := append(deliveryKeys(ten, d.ID), keyWebhook(ten, d.WebhookID), keyWebhookPending(ten, d.WebhookID), keyWebhookInflight(ten, d.WebhookID))
-	args := []any{raw, headerOf(&after), string(after.Status), ms(after.UpdatedAt), s.retention.Milliseconds(), d.ID, string(outcome), "", 0}
-	if handOver != nil {
-		args[7], args[8] = handOver.To, handOver.Lease.Milliseconds()
-	}
+	args := []any{raw, headerOf(&after), string(after.Status), ms(after.UpdatedAt), s.retention.Milliseconds(), d.ID, string(outcome), handTo, lease.Milliseconds()}
 	n, err := scriptRecordAttempt.Run(ctx, s.rdb, keys, args...).Int()
-	granted(err == nil)
 	if err != nil {
 		return 0, wrap("record attempt", err)
 	}

@@ -139,11 +139,11 @@ func TestRecordAttemptAndEnd(t *testing.T) {
 	ctx := context.Background()
 	ep, _, d := fixture(t, s)
 	a := &webhook.Attempt{Attempt: 1, At: time.Now(), ErrorClass: webhook.ErrorHTTPStatus, ResponseStatus: 500, NextRetryAt: time.Now().Add(time.Second)}
-	if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeRetry, 0, nil); err != nil {
+	if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeRetry, 0, "", 0); err != nil {
 		t.Fatal(err)
 	}
 	a2 := &webhook.Attempt{Attempt: 2, At: time.Now(), ErrorClass: webhook.ErrorTimeout}
-	streak, err := s.RecordAttempt(ctx, d, a2, webhook.OutcomeExhausted, 1, nil)
+	streak, err := s.RecordAttempt(ctx, d, a2, webhook.OutcomeExhausted, 1, "", 0)
 	if err != nil || streak != 1 {
 		t.Fatalf("streak = %d, %v", streak, err)
 	}
@@ -177,7 +177,7 @@ func TestRecordAttemptAndEnd(t *testing.T) {
 	if n, err := s.EndDeliveries(ctx, d.TenantID, d.WebhookID, []string{d.ID}, webhook.DeliveryCancelled, ""); n != 1 || err != nil {
 		t.Fatalf("end = %d, %v", n, err)
 	}
-	if _, err := s.RecordAttempt(ctx, d, &webhook.Attempt{Attempt: 3, At: time.Now()}, webhook.OutcomeSuccess, 0, nil); err != nil {
+	if _, err := s.RecordAttempt(ctx, d, &webhook.Attempt{Attempt: 3, At: time.Now()}, webhook.OutcomeSuccess, 0, "", 0); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = s.GetDelivery(ctx, d.TenantID, d.ID)
@@ -295,13 +295,13 @@ func TestBeginTakesSlots(t *testing.T) {
 	}
 	// Recording the attempt hands the slot to the waiting delivery, which
 	// then holds the only slot; recording its own gives it back.
-	if _, err := s.RecordAttempt(ctx, d, &webhook.Attempt{Attempt: 1, At: time.Now()}, webhook.OutcomeSuccess, 0, &webhook.HandOver{To: d2.ID, Lease: time.Minute, Granted: func(bool) {}}); err != nil {
+	if _, err := s.RecordAttempt(ctx, d, &webhook.Attempt{Attempt: 1, At: time.Now()}, webhook.OutcomeSuccess, 0, d2.ID, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if held := rc.ZRange(ctx, keyWebhookInflight(d.TenantID, ep.ID), 0, -1).Val(); len(held) != 1 || held[0] != d2.ID {
 		t.Errorf("slots after the hand-over = %v, want [%s]", held, d2.ID)
 	}
-	if _, err := s.RecordAttempt(ctx, &d2, &webhook.Attempt{Attempt: 1, At: time.Now(), ResponseStatus: 500}, webhook.OutcomeRetry, 0, nil); err != nil {
+	if _, err := s.RecordAttempt(ctx, &d2, &webhook.Attempt{Attempt: 1, At: time.Now(), ResponseStatus: 500}, webhook.OutcomeRetry, 0, "", 0); err != nil {
 		t.Fatal(err)
 	}
 	if n := rc.ZCard(ctx, keyWebhookInflight(d.TenantID, ep.ID)).Val(); n != 0 {
@@ -449,7 +449,7 @@ func TestDeliveryString(t *testing.T) {
 	for n := 1; n <= 2; n++ {
 		a := &webhook.Attempt{Attempt: n, At: time.Now(), Trigger: webhook.TriggerScheduled, ResponseStatus: 500, ErrorClass: webhook.ErrorHTTPStatus,
 			Error: "HTTP 500\nwith a newline", ResponseBody: body, NextRetryAt: time.Now().Add(time.Minute)}
-		if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeRetry, 0, nil); err != nil {
+		if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeRetry, 0, "", 0); err != nil {
 			t.Fatal(err)
 		}
 		d.Attempt = n
@@ -536,7 +536,7 @@ func TestLegacyDeliveryUpgrade(t *testing.T) {
 	}
 	check("after", 2)
 	a := &webhook.Attempt{Attempt: 3, At: time.Now(), Trigger: webhook.TriggerScheduled, ResponseStatus: 200}
-	if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeSuccess, 0, nil); err != nil {
+	if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeSuccess, 0, "", 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, as, _ := s.DeliveryAttempts(ctx, ten, id); len(as) != 3 || as[2].ResponseStatus != 200 {

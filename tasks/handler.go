@@ -18,7 +18,7 @@ import (
 // handlerStore is what the handler needs of the store.
 type handlerStore interface {
 	Begin(ctx context.Context, tenantID, deliveryID, eventID, webhookID string, maxInFlight int, lease time.Duration) (*webhook.Turn, error)
-	RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int, handOver *webhook.HandOver) (int, error)
+	RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int, handTo string, lease time.Duration) (int, error)
 	EndDeliveries(ctx context.Context, tenantID, webhookID string, ids []string, status webhook.DeliveryStatus, reason string) (int, error)
 	Acquire(ctx context.Context, tenantID, webhookID, deliveryID string, maxInFlight, rate int, lease time.Duration) (string, time.Duration, error)
 	Release(ctx context.Context, tenantID, webhookID, deliveryID string) error
@@ -147,13 +147,17 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	// The slot goes to a delivery of the same endpoint waiting here, if any
 	// (not under a rate limit, which needs a token per delivery).
-	var handOver *webhook.HandOver
+	var next *waiter
+	handTo := ""
 	if ep.RateLimit == 0 {
-		if next := h.gates.pick(d.WebhookID); next != nil {
-			handOver = &webhook.HandOver{To: next.deliveryID, Lease: settings.TaskTimeout(), Granted: func(ok bool) { next.granted <- ok }}
+		if next = h.gates.pick(d.WebhookID); next != nil {
+			handTo = next.deliveryID
 		}
 	}
-	streak, err := h.store.RecordAttempt(bg, d, &a, outcome, retried, handOver)
+	streak, err := h.store.RecordAttempt(bg, d, &a, outcome, retried, handTo, settings.TaskTimeout())
+	if next != nil {
+		next.granted <- err == nil
+	}
 	if err != nil {
 		h.release(bg, b, d)
 		return err

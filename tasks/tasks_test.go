@@ -78,12 +78,9 @@ func (f *fakeStore) Begin(context.Context, string, string, string, string, int, 
 	return t, nil
 }
 
-func (f *fakeStore) RecordAttempt(_ context.Context, _ *webhook.Delivery, a *webhook.Attempt, o webhook.Outcome, _ int, h *webhook.HandOver) (int, error) {
+func (f *fakeStore) RecordAttempt(_ context.Context, _ *webhook.Delivery, a *webhook.Attempt, o webhook.Outcome, _ int, _ string, _ time.Duration) (int, error) {
 	f.recorded = append(f.recorded, *a)
 	f.outcomes = append(f.outcomes, o)
-	if h != nil {
-		h.Granted(true)
-	}
 	if o == webhook.OutcomeExhausted {
 		f.streak++
 		return f.streak, nil

@@ -225,15 +225,6 @@ const (
 	WaitRateLimit   = "rate_limit"  // the endpoint's rate_limit is used up
 )
 
-// HandOver gives the in-flight slot of an attempt that is ending to another
-// delivery of the same endpoint waiting for one, as the attempt is recorded.
-type HandOver struct {
-	To    string        // the waiting delivery's ID
-	Lease time.Duration // its lease on the slot
-	// Granted is told once whether the slot is now the waiting delivery's.
-	Granted func(ok bool)
-}
-
 // Turn is a delivery's turn: what one attempt needs, read in one round
 // trip, and whether the endpoint's in-flight slot was taken for it.
 type Turn struct {
