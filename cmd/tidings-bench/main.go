@@ -39,8 +39,9 @@ func main() {
 	memoryOnly := flag.Bool("memory-only", false, "measure only Redis memory per delivery and per task")
 	commandStats := flag.Bool("commandstats", false, "print Redis command counts and CPU per delivery for each throughput run")
 	only := flag.String("only", "", "comma-separated measures to run (ceiling,enqueue,one,fanout,split,splitfan,latency,ingestlat,slow,memory); default all")
+	redisArgs := flag.String("redis-args", redisTuning, "extra redis-server arguments; the default is docker-compose.yml's memory setting, \"\" runs Redis's defaults")
 	flag.Parse()
-	b, err := newBench(*events)
+	b, err := newBench(*events, strings.Fields(*redisArgs))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tidings-bench:", err)
 		os.Exit(1)
@@ -82,7 +83,13 @@ func (b *bench) wants(m string) bool { return len(b.only) == 0 || slices.Contain
 
 const adminToken = "bench-admin-token-0123456789abcdef"
 
-func newBench(n int) (*bench, error) {
+// redisTuning is what docker-compose.yml gives Redis for memory: Asynq's
+// task hash keeps a value of ~260 bytes (its message), over Redis's default
+// 64-byte limit for the compact encoding, so each queued task is a full
+// hashtable (600 bytes instead of ~420).
+const redisTuning = "--hash-max-listpack-value 512"
+
+func newBench(n int, redisArgs []string) (*bench, error) {
 	dir, err := os.MkdirTemp("", "tidings-bench")
 	if err != nil {
 		return nil, err
@@ -96,8 +103,9 @@ func newBench(n int) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.redis = exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", dir, "--maxmemory-policy", "noeviction", "--logfile", filepath.Join(dir, "redis.log"))
+	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", dir, "--maxmemory-policy", "noeviction", "--logfile", filepath.Join(dir, "redis.log")}, redisArgs...)
+	b.redis = exec.Command("redis-server", args...)
 	if err := b.redis.Start(); err != nil {
 		return nil, fmt.Errorf("redis-server: %w", err)
 	}
