@@ -60,8 +60,9 @@ func procCPU(pid int) time.Duration {
 }
 
 // printCommandStats prints, from INFO commandstats since the last CONFIG
-// RESETSTAT, each Redis command's calls and CPU per delivery, busiest first.
-func (b *bench) printCommandStats(deliveries int) {
+// RESETSTAT, each Redis command's calls and CPU per delivery, busiest first,
+// under a title naming the run.
+func (b *bench) printCommandStats(title string, deliveries int) {
 	info := b.rdb.Info(context.Background(), "commandstats").Val()
 	type stat struct {
 		name        string
@@ -87,7 +88,7 @@ func (b *bench) printCommandStats(deliveries int) {
 		stats = append(stats, st)
 	}
 	slices.SortFunc(stats, func(a, b stat) int { return cmp.Compare(b.usec, a.usec) })
-	fmt.Fprintf(os.Stderr, "    %-22s %12s %12s\n", "redis command", "calls/dlv", "µs/dlv")
+	fmt.Fprintf(os.Stderr, "  %s:\n    %-22s %12s %12s\n", title, "redis command", "calls/dlv", "µs/dlv")
 	for _, st := range stats {
 		fmt.Fprintf(os.Stderr, "    %-22s %12.2f %12.2f\n", st.name, st.calls/float64(deliveries), st.usec/float64(deliveries))
 	}

@@ -144,19 +144,23 @@ func (b *bench) row(metric, value, note string) {
 
 func (b *bench) runAll() error {
 	fmt.Printf("machine: %d CPUs, %s, %s/%s; redis-server local; %d events per run\n\n", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, b.n)
-	var ceiling, enqueue, one float64
 	if b.wants("ceiling") {
-		ceiling = b.ceiling()
+		rate, cpu := b.ceiling()
+		b.row("ceiling: bare Asynq + HTTP POST deliveries/s (concurrency 50)", f0(rate), cpu)
 	}
 	if b.wants("enqueue") {
-		enqueue = b.enqueueCeiling()
+		b.row("ceiling: bare asynq.Client.Enqueue/s (32 goroutines)", f0(b.enqueueCeiling()), "")
 		b.httpFloor()
 	}
+	var one, oneRatio float64 // the 1-webhook rate, and as a ratio to its ceiling
 	if b.wants("one") || b.wants("latency") || b.wants("ingestlat") || b.wants("slow") {
-		r := b.throughput("all", 1, 1, false)
-		one = r.rate
-		b.row("Tidings deliveries/s, 1 webhook, `tidings all`", f0(one), fmt.Sprintf("%s ceiling; backlog drained: p50 %s p99 %s after start; %s", ratio(one, ceiling), ms(r.d50), ms(r.d99), r.cpu))
-		b.row("API ingest events/s, 32 clients, 1 webhook", f0(r.ingest), fmt.Sprintf("%s enqueue; p50 %s p99 %s; %s", ratio(r.ingest, enqueue), ms(r.p50), ms(r.p99), r.ingestCPU))
+		var r run
+		e0 := b.enqueueCeiling()
+		c := b.around(func() { r = b.throughput("all", 1, 1, false) })
+		e1 := b.enqueueCeiling()
+		one, oneRatio = r.rate, r.rate/c.mean
+		b.row("Tidings deliveries/s, 1 webhook, `tidings all`", f0(one), fmt.Sprintf("%s ceiling (%s); backlog drained: p50 %s p99 %s after start; %s", ratio(one, c.mean), c, ms(r.d50), ms(r.d99), r.cpu))
+		b.row("API ingest events/s, 32 clients, 1 webhook", f0(r.ingest), fmt.Sprintf("%s enqueue (enqueue before/after %s/%s); p50 %s p99 %s; %s", ratio(r.ingest, (e0+e1)/2), f0(e0), f0(e1), ms(r.p50), ms(r.p99), r.ingestCPU))
 		if b.wants("ingestlat") {
 			ip50, ip99, irate := b.ingestLatency(r.ingest / 2)
 			b.row("API request latency at half the ingest rate, p50 / p99", ms(ip50)+" / "+ms(ip99), fmt.Sprintf("at %.0f requests/s", irate))
@@ -172,8 +176,9 @@ func (b *bench) runAll() error {
 		{"splitfan", "Tidings deliveries/s, 10 webhooks, api + 2 workers", "split", 10, 10},
 	} {
 		if b.wants(m.name) {
-			r := b.throughput(m.mode, m.webhooks, m.divs, false)
-			b.row(m.label, f0(r.rate), fmt.Sprintf("%s ceiling; %s", ratio(r.rate, ceiling), r.cpu))
+			var r run
+			c := b.around(func() { r = b.throughput(m.mode, m.webhooks, m.divs, false) })
+			b.row(m.label, f0(r.rate), fmt.Sprintf("%s ceiling (%s); %s", ratio(r.rate, c.mean), c, r.cpu))
 		}
 	}
 	if b.wants("latency") {
@@ -181,8 +186,10 @@ func (b *bench) runAll() error {
 		b.row("publish → first arrival, p50 / p99", ms(lp50)+" / "+ms(lp99), fmt.Sprintf("at %.0f events/s (half the 1-webhook rate)", rate))
 	}
 	if b.wants("slow") {
-		r := b.throughput("all", 1, 1, true)
-		b.row("fast webhook deliveries/s with a 5 s webhook mixed in", f0(r.rate), fmt.Sprintf("%s without; backlog drained: p50 %s p99 %s after start", ratio(r.rate, one), ms(r.d50), ms(r.d99)))
+		var r run
+		c := b.around(func() { r = b.throughput("all", 1, 1, true) })
+		b.row("fast webhook deliveries/s with a 5 s webhook mixed in", f0(r.rate), fmt.Sprintf("%s without (%s ceiling against the 1-webhook run's %.2f×; %s); backlog drained: p50 %s p99 %s after start",
+			ratio(r.rate/c.mean, oneRatio), ratio(r.rate, c.mean), oneRatio, c, ms(r.d50), ms(r.d99)))
 	}
 	if b.wants("memory") {
 		perDelivery, perTask := b.memory()
@@ -196,6 +203,20 @@ func (b *bench) runAll() error {
 		fmt.Printf("| %s | %s | %s |\n", r[0], r[1], r[2])
 	}
 	return nil
+}
+
+// bracket is the ceiling measured just before and just after a measure.
+// This machine's speed drifts by tens of percent within minutes, so each
+// ratio is taken against the ceiling of its own minutes: their mean.
+type bracket struct{ before, after, mean float64 }
+
+func (c bracket) String() string { return "ceiling before/after " + f0(c.before) + "/" + f0(c.after) }
+
+func (b *bench) around(measure func()) bracket {
+	before, _ := b.ceiling()
+	measure()
+	after, _ := b.ceiling()
+	return bracket{before, after, (before + after) / 2}
 }
 
 // ratio formats a/base as "0.42×", or "n/a" when the base was not measured.
@@ -217,7 +238,7 @@ func (b *bench) flush() { b.rdb.FlushAll(context.Background()) }
 
 // ceiling: a bare Asynq server whose handler only POSTs the same 512-byte body
 // to the same receiver, concurrency 50, same Redis.
-func (b *bench) ceiling() float64 {
+func (b *bench) ceiling() (rate float64, cpu string) {
 	b.flush()
 	ctx := context.Background()
 	client := asynq.NewClientFromRedisClient(b.rdb)
@@ -246,15 +267,13 @@ func (b *bench) ceiling() float64 {
 	}))
 	b.recv.wait(10 * time.Minute)
 	elapsed := time.Since(start)
-	cpu := b.cpuNow().since(cpu0, b.n)
+	cpu = b.cpuNow().since(cpu0, b.n)
 	if b.commandStats {
-		b.printCommandStats(b.n)
+		b.printCommandStats("ceiling", b.n)
 	}
 	srv.Shutdown()
 	_ = ctx
-	rate := float64(b.n) / elapsed.Seconds()
-	b.row("ceiling: bare Asynq + HTTP POST deliveries/s (concurrency 50)", f0(rate), cpu)
-	return rate
+	return float64(b.n) / elapsed.Seconds(), cpu
 }
 
 // enqueueCeiling: bare asynq.Client.Enqueue from 32 goroutines.
@@ -280,7 +299,6 @@ func (b *bench) enqueueCeiling() float64 {
 	}
 	wg.Wait()
 	rate := float64(b.n) / time.Since(start).Seconds()
-	b.row("ceiling: bare asynq.Client.Enqueue/s (32 goroutines)", f0(rate), "")
 	b.flush()
 	return rate
 }
@@ -430,7 +448,7 @@ func (b *bench) throughput(mode string, webhooks, eventsDivisor int, slow bool) 
 	r.rate = float64(deliveries) / time.Since(start).Seconds()
 	r.cpu = b.cpuNow().since(cpu0, deliveries)
 	if b.commandStats {
-		b.printCommandStats(deliveries)
+		b.printCommandStats(fmt.Sprintf("tidings %s, %d webhooks", mode, webhooks), deliveries)
 	}
 	r.p50, r.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
 	r.d50, r.d99 = b.recv.percentiles()
