@@ -300,8 +300,8 @@ func TestFaultRedisKilled(t *testing.T) {
 	// Most are delivered within seconds. A task whose dequeue Redis carried
 	// out but whose reply the kill cut off ("Dequeue error: ... EOF") sits
 	// active with no worker until Asynq's lease recovery takes it: lease
-	// 30 s, expired 30 s more, recoverer every minute, then the ladder's
-	// first delay. 150 s covers that (about 125 s at worst).
+	// 30 s, expired 30 s more, recoverer every minute, then a crash retry's
+	// 1 s. 150 s covers that (about 122 s at worst).
 	restarted := time.Now()
 	eventually(t, 150*time.Second, "all 20 after the restart", func() bool { d, _, _ := rc.state(); return d == 20 })
 	t.Logf("all 20 delivered %v after the restart", time.Since(restarted).Round(time.Second))
