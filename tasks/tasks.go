@@ -145,7 +145,15 @@ func IsFailure(err error) bool {
 // Logger adapts slog to Asynq's logger.
 type Logger struct{ L *slog.Logger }
 
-func (l Logger) Debug(args ...any) { l.L.Debug(fmt.Sprint(args...), "component", "asynq") }
+// asynqIdlePoll is what Asynq logs at debug level each time a fetcher finds
+// the queue empty: a hundred lines a second from an idle worker, so dropped.
+const asynqIdlePoll = "All queues are empty"
+
+func (l Logger) Debug(args ...any) {
+	if msg := fmt.Sprint(args...); msg != asynqIdlePoll {
+		l.L.Debug(msg, "component", "asynq")
+	}
+}
 func (l Logger) Info(args ...any)  { l.L.Info(fmt.Sprint(args...), "component", "asynq") }
 func (l Logger) Warn(args ...any)  { l.L.Warn(fmt.Sprint(args...), "component", "asynq") }
 func (l Logger) Error(args ...any) { l.L.Error(fmt.Sprint(args...), "component", "asynq") }

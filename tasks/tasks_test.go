@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -270,4 +271,18 @@ func TestHandlerOutcomes(t *testing.T) {
 			t.Errorf("err %v sent %d ended %s", err, snd.sent, f.ended)
 		}
 	})
+}
+
+// At debug level Asynq's shutdown and other messages come through, but not
+// the line each idle fetch logs.
+func TestLoggerDropsIdlePolls(t *testing.T) {
+	var buf strings.Builder
+	l := Logger{L: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	l.Debug("All queues are empty")
+	l.Debug("Processor shutting down...")
+	l.Warn("Could not move task")
+	out := buf.String()
+	if strings.Contains(out, "All queues are empty") || !strings.Contains(out, "Processor shutting down...") || !strings.Contains(out, "Could not move task") {
+		t.Errorf("asynq log lines:\n%s", out)
+	}
 }
