@@ -154,6 +154,7 @@ func (l Logger) Debug(args ...any) {
 		l.L.Debug(msg, "component", "asynq")
 	}
 }
+
 func (l Logger) Info(args ...any)  { l.L.Info(fmt.Sprint(args...), "component", "asynq") }
 func (l Logger) Warn(args ...any)  { l.L.Warn(fmt.Sprint(args...), "component", "asynq") }
 func (l Logger) Error(args ...any) { l.L.Error(fmt.Sprint(args...), "component", "asynq") }
