@@ -162,7 +162,7 @@ func (s *Store) DeleteEvent(ctx context.Context, ev *webhook.Event, deliveries [
 		p.Del(ctx, keyEvent(ten, ev.ID))
 		p.ZRem(ctx, keyEvents(ten), ev.ID)
 		for _, d := range deliveries {
-			p.Del(ctx, keyDelivery(ten, d.ID), keyLegacyDelivery(ten, d.ID))
+			p.Del(ctx, keyDelivery(ten, d.ID)) // just created: no keys of the layout before
 			p.ZRem(ctx, keyWebhookDeliveries(ten, d.WebhookID), d.ID)
 			p.SRem(ctx, keyWebhookPending(ten, d.WebhookID), d.ID)
 		}
