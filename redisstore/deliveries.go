@@ -99,9 +99,8 @@ var scriptBegin = redis.NewScript(luaAcquire + luaDelivery + `
 local v = delivery(KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 local d, st, test = false, nil, nil
 if v then
-  local h
-  st, test, h = parse(v)
-  d = st .. ' ' .. test .. ' ' .. h
+  local h, attempts
+  st, test, h, attempts, d = parse(v)
 end
 local e, kept
 if ARGV[5] == '1' then

@@ -187,8 +187,8 @@ func unmarshalPositional(b []byte, fields ...any) error {
 // upgraded first: its value is built from them, with their TTL, and they
 // are deleted.
 //
-// parse(value) returns status, test flag, header JSON and the attempt lines
-// (each after a newline, "" for none).
+// parse(value) returns status, test flag, header JSON, the attempt lines
+// (each after a newline, "" for none) and the first line whole.
 const luaDelivery = `
 local function delivery(k, hk, sk, lk)
   local v = redis.call('GET', k)
@@ -214,7 +214,7 @@ local function parse(v)
   local line, rest = v, ''
   if nl then line, rest = string.sub(v, 1, nl - 1), string.sub(v, nl) end
   local st, test, h = string.match(line, '^(%a+) (%d) (.*)$')
-  return st, test, h, rest
+  return st, test, h, rest, line
 end
 `
 
