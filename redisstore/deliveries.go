@@ -131,9 +131,13 @@ return {d, e, full, w[2], state, wait}`)
 // returns. A test delivery never touches the webhook's counters. A delivery
 // that left pending meanwhile (cancelled) keeps its status. endedRetry is the
 // task's retry count, kept when the attempt ends the delivery as failed.
-// The delivery's in-flight slot is given back, or, when handTo names another
-// delivery of the webhook waiting for one, handed to it for lease.
-func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int, handTo string, lease time.Duration) (streak int, err error) {
+// slot is the in-flight slot the attempt held (its member in the webhook's
+// in-flight set: the delivery that took it, which may be another one: a
+// slot handed on keeps its member). It is given back, or, when handedOn
+// (the worker handed it to the next delivery as soon as the request was
+// over), its lease is renewed for that delivery. Renewing only a slot still
+// held makes the order of the two deliveries' records irrelevant.
+func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int, slot string, handedOn bool, lease time.Duration) (streak int, err error) {
 	raw, err := json.Marshal(storeAttempt(a))
 	if err != nil {
 		return 0, fmt.Errorf("redisstore: encode attempt: %w", err)
@@ -150,7 +154,7 @@ func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webho
 	after.LastResponseStatus, after.LastResponseBody, after.LastResponseTimeMs, after.LastError = a.ResponseStatus, a.ResponseBody, a.ResponseTimeMs, a.Error
 	ten := d.TenantID
 	keys := append(deliveryKeys(ten, d.ID), keyWebhook(ten, d.WebhookID), keyWebhookPending(ten, d.WebhookID), keyWebhookInflight(ten, d.WebhookID))
-	args := []any{raw, headerOf(&after), string(after.Status), ms(after.UpdatedAt), s.retention.Milliseconds(), d.ID, string(outcome), handTo, lease.Milliseconds()}
+	args := []any{raw, headerOf(&after), string(after.Status), ms(after.UpdatedAt), s.retention.Milliseconds(), d.ID, string(outcome), slot, handedOn, lease.Milliseconds()}
 	n, err := scriptRecordAttempt.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
 		return 0, wrap("record attempt", err)
@@ -162,16 +166,18 @@ func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webho
 // KEYS: 1-4 the delivery (deliveryKeys), 5 webhook hash, 6 webhook pending set,
 // 7 webhook in-flight ZSET (the attempt's slot is given back or handed on).
 // ARGV: 1 attempt JSON, 2 the delivery's header after it, 3 its status after
-// it, 4 now ms, 5 retention ms, 6 delivery ID, 7 outcome, 8 the delivery ID
-// to hand the slot to ("" for none), 9 its lease ms.
+// it, 4 now ms, 5 retention ms, 6 delivery ID, 7 outcome, 8 the slot's
+// member, 9 "1" if the slot was handed on (renew it) else "0" (give it
+// back), 10 lease ms.
 // Returns the webhook's exhausted streak after this attempt (0 unless exhausted),
 // or -1 if the delivery no longer exists.
 var scriptRecordAttempt = redis.NewScript(luaDelivery + `
-redis.call('ZREM', KEYS[7], ARGV[6])
-if ARGV[8] ~= '' then
+if ARGV[9] == '1' then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  redis.call('ZADD', KEYS[7], now + tonumber(ARGV[9]), ARGV[8])
+  redis.call('ZADD', KEYS[7], 'XX', now + tonumber(ARGV[10]), ARGV[8])
+else
+  redis.call('ZREM', KEYS[7], ARGV[8])
 end
 local v = delivery(KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 if not v then return -1 end

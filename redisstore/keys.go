@@ -32,9 +32,11 @@ package redisstore
 //	                                  last_success_at (counters: worker); no TTL
 //	tidings:{ten}:wh:<wh>:pending     SET   IDs of the webhook's pending deliveries, so
 //	                                  disabling or deleting it can cancel them; no TTL
-//	tidings:{ten}:wh:<wh>:inflight    ZSET  delivery IDs being sent to the webhook now, scored by
-//	                                  lease end (ms): the per-endpoint concurrency cap across
-//	                                  workers; no TTL: it empties itself as attempts end, and
+//	tidings:{ten}:wh:<wh>:inflight    ZSET  the webhook's slots in use, one member per request in
+//	                                  flight (the ID of the delivery that took the slot; a slot
+//	                                  handed on in a worker keeps it), scored by lease end (ms):
+//	                                  the per-endpoint concurrency cap across workers; no TTL:
+//	                                  it empties itself as attempts end, and
 //	                                  the lease of a dead worker's attempt is dropped when the
 //	                                  cap is next reached (or with the webhook)
 //	tidings:{ten}:wh:<wh>:bucket      HASH  tokens, ts: the webhook's rate_limit token bucket;

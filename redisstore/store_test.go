@@ -139,11 +139,11 @@ func TestRecordAttemptAndEnd(t *testing.T) {
 	ctx := context.Background()
 	ep, _, d := fixture(t, s)
 	a := &webhook.Attempt{Attempt: 1, At: time.Now(), ErrorClass: webhook.ErrorHTTPStatus, ResponseStatus: 500, NextRetryAt: time.Now().Add(time.Second)}
-	if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeRetry, 0, "", 0); err != nil {
+	if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeRetry, 0, d.ID, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	a2 := &webhook.Attempt{Attempt: 2, At: time.Now(), ErrorClass: webhook.ErrorTimeout}
-	streak, err := s.RecordAttempt(ctx, d, a2, webhook.OutcomeExhausted, 1, "", 0)
+	streak, err := s.RecordAttempt(ctx, d, a2, webhook.OutcomeExhausted, 1, d.ID, false, 0)
 	if err != nil || streak != 1 {
 		t.Fatalf("streak = %d, %v", streak, err)
 	}
@@ -177,7 +177,7 @@ func TestRecordAttemptAndEnd(t *testing.T) {
 	if n, err := s.EndDeliveries(ctx, d.TenantID, d.WebhookID, []string{d.ID}, webhook.DeliveryCancelled, ""); n != 1 || err != nil {
 		t.Fatalf("end = %d, %v", n, err)
 	}
-	if _, err := s.RecordAttempt(ctx, d, &webhook.Attempt{Attempt: 3, At: time.Now()}, webhook.OutcomeSuccess, 0, "", 0); err != nil {
+	if _, err := s.RecordAttempt(ctx, d, &webhook.Attempt{Attempt: 3, At: time.Now()}, webhook.OutcomeSuccess, 0, d.ID, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = s.GetDelivery(ctx, d.TenantID, d.ID)
@@ -293,19 +293,32 @@ func TestBeginTakesSlots(t *testing.T) {
 	if turn2.Holding || turn2.Wait != webhook.WaitConcurrency {
 		t.Errorf("second Begin = %+v", turn2)
 	}
-	// Recording the attempt hands the slot to the waiting delivery, which
-	// then holds the only slot; recording its own gives it back.
-	if _, err := s.RecordAttempt(ctx, d, &webhook.Attempt{Attempt: 1, At: time.Now()}, webhook.OutcomeSuccess, 0, d2.ID, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	if held := rc.ZRange(ctx, keyWebhookInflight(d.TenantID, ep.ID), 0, -1).Val(); len(held) != 1 || held[0] != d2.ID {
-		t.Errorf("slots after the hand-over = %v, want [%s]", held, d2.ID)
-	}
-	if _, err := s.RecordAttempt(ctx, &d2, &webhook.Attempt{Attempt: 1, At: time.Now(), ResponseStatus: 500}, webhook.OutcomeRetry, 0, "", 0); err != nil {
-		t.Fatal(err)
-	}
-	if n := rc.ZCard(ctx, keyWebhookInflight(d.TenantID, ep.ID)).Val(); n != 0 {
-		t.Errorf("%d slots held after the attempts were recorded", n)
+	// The worker handed the slot to the waiting delivery as the request
+	// ended: recording the attempt renews the slot, which keeps its member;
+	// the next holder's record gives it back, in either order.
+	for _, first := range []bool{true, false} {
+		s.rdb.ZAdd(ctx, keyWebhookInflight(d.TenantID, ep.ID), redis.Z{Score: 1, Member: d.ID}) // held, lease about to end
+		renew := func() {
+			if _, err := s.RecordAttempt(ctx, d, &webhook.Attempt{Attempt: 1, At: time.Now()}, webhook.OutcomeSuccess, 0, d.ID, true, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if first {
+			renew()
+			lease := rc.ZScore(ctx, keyWebhookInflight(d.TenantID, ep.ID), d.ID).Val()
+			if held := rc.ZRange(ctx, keyWebhookInflight(d.TenantID, ep.ID), 0, -1).Val(); len(held) != 1 || held[0] != d.ID || lease < float64(time.Now().UnixMilli()) {
+				t.Errorf("slots after the hand-over = %v (lease end %v), want [%s] renewed", held, lease, d.ID)
+			}
+		}
+		if _, err := s.RecordAttempt(ctx, &d2, &webhook.Attempt{Attempt: 1, At: time.Now(), ResponseStatus: 500}, webhook.OutcomeRetry, 0, d.ID, false, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if !first {
+			renew()
+		}
+		if n := rc.ZCard(ctx, keyWebhookInflight(d.TenantID, ep.ID)).Val(); n != 0 {
+			t.Errorf("%d slots held after the attempts were recorded (renewal first: %v)", n, first)
+		}
 	}
 	// Not due (succeeded): nothing is taken.
 	turn3, _ := s.Begin(ctx, d.TenantID, d.ID, ev.ID, ep.ID, 1, time.Minute)
@@ -449,7 +462,7 @@ func TestDeliveryString(t *testing.T) {
 	for n := 1; n <= 2; n++ {
 		a := &webhook.Attempt{Attempt: n, At: time.Now(), Trigger: webhook.TriggerScheduled, ResponseStatus: 500, ErrorClass: webhook.ErrorHTTPStatus,
 			Error: "HTTP 500\nwith a newline", ResponseBody: body, NextRetryAt: time.Now().Add(time.Minute)}
-		if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeRetry, 0, "", 0); err != nil {
+		if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeRetry, 0, d.ID, false, 0); err != nil {
 			t.Fatal(err)
 		}
 		d.Attempt = n
@@ -536,7 +549,7 @@ func TestLegacyDeliveryUpgrade(t *testing.T) {
 	}
 	check("after", 2)
 	a := &webhook.Attempt{Attempt: 3, At: time.Now(), Trigger: webhook.TriggerScheduled, ResponseStatus: 200}
-	if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeSuccess, 0, "", 0); err != nil {
+	if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeSuccess, 0, d.ID, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, as, _ := s.DeliveryAttempts(ctx, ten, id); len(as) != 3 || as[2].ResponseStatus != 200 {

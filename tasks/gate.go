@@ -10,8 +10,11 @@ import (
 // through Asynq's retry set, which costs up to a second (whole-second due
 // times) and a fetch, a read and a re-queue each time. When a slot is
 // milliseconds away, the worker waits for it in process instead: the next
-// attempt of that endpoint to end in this process hands its slot over in the
-// same script that records it. A slot is milliseconds away when this process
+// attempt of that endpoint in this process whose request is over hands its
+// slot over at once, before recording itself (the slot keeps its member in
+// the webhook's in-flight set, and that record renews its lease), so a slot
+// turns over at the pace of the requests, not of the requests plus the
+// records' round trips. A slot is milliseconds away when this process
 // gives that endpoint's slots back often enough that the deliveries already
 // waiting here, and this one, would all have one within maxExpectedWait. A
 // slow endpoint gives slots back seconds apart, so it never has waiters and
@@ -39,12 +42,12 @@ type gate struct {
 	waiters  []*waiter     // oldest first
 }
 
-// waiter is a delivery waiting for a slot. Once picked, the slot is being
-// handed to it and granted tells whether that worked.
+// waiter is a delivery waiting for a slot. Once picked, the slot (its
+// member in the webhook's in-flight set) is sent on granted.
 type waiter struct {
 	deliveryID string
 	picked     bool
-	granted    chan bool
+	granted    chan string
 }
 
 func newGates() *gates { return &gates{m: map[string]*gate{}, poll: slotPoll} }
@@ -79,7 +82,7 @@ func (g *gates) released(webhookID string, now time.Time) {
 }
 
 // pick takes the oldest delivery waiting for a slot of the webhook, to hand
-// it the slot of an attempt that is ending; nil if none waits.
+// it the slot of an attempt whose request is over; nil if none waits.
 func (g *gates) pick(webhookID string) *waiter {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -94,27 +97,27 @@ func (g *gates) pick(webhookID string) *waiter {
 }
 
 // wait waits for a slot of the webhook for the delivery: it returns
-// (true, true) if a slot was handed to it, (false, true) after a poll
-// interval with none (try to take one), and (false, false) at once if a slot
-// is not expected soon or the deadline has passed (defer).
-func (g *gates) wait(ctx context.Context, webhookID, deliveryID string, now, deadline time.Time) (granted, again bool) {
+// (slot, true) if a slot was handed to it, ("", true) after a poll interval
+// with none (try to take one), and ("", false) at once if a slot is not
+// expected soon or the deadline has passed (defer).
+func (g *gates) wait(ctx context.Context, webhookID, deliveryID string, now, deadline time.Time) (slot string, again bool) {
 	g.mu.Lock()
 	e := g.get(webhookID)
 	left := deadline.Sub(now)
 	expected := time.Duration(len(e.waiters)+1) * e.interval
 	if now.Sub(e.last) >= flowingWithin || expected > maxExpectedWait || left <= 0 {
 		g.mu.Unlock()
-		return false, false
+		return "", false
 	}
-	w := &waiter{deliveryID: deliveryID, granted: make(chan bool, 1)}
+	w := &waiter{deliveryID: deliveryID, granted: make(chan string, 1)}
 	e.waiters = append(e.waiters, w)
 	g.mu.Unlock()
 
 	t := time.NewTimer(min(left, g.poll))
 	defer t.Stop()
 	select {
-	case ok := <-w.granted:
-		return ok, true
+	case slot := <-w.granted:
+		return slot, true
 	case <-t.C:
 	case <-ctx.Done():
 	}
@@ -127,9 +130,8 @@ func (g *gates) wait(ctx context.Context, webhookID, deliveryID string, now, dea
 			}
 		}
 		g.mu.Unlock()
-		return false, ctx.Err() == nil
+		return "", ctx.Err() == nil
 	}
 	g.mu.Unlock()
-	// A slot is being handed over: the answer is a round trip away.
-	return <-w.granted, true
+	return <-w.granted, true // picked: the slot is on its way
 }

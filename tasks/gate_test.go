@@ -16,9 +16,9 @@ func TestGatesWaitOnlyForFlowingEndpoints(t *testing.T) {
 	g.released("wh_a", now)
 	// Nobody hands a slot over: the wait ends at the poll interval, to try again.
 	start := time.Now()
-	granted, again := g.wait(ctx, "wh_a", "dlv_1", now.Add(time.Millisecond), now.Add(time.Second))
-	if granted || !again || time.Since(start) < slotPoll/2 {
-		t.Fatalf("wait = %v, %v after %s; want false, true after about %s", granted, again, time.Since(start), slotPoll)
+	slot, again := g.wait(ctx, "wh_a", "dlv_1", now.Add(time.Millisecond), now.Add(time.Second))
+	if slot != "" || !again || time.Since(start) < slotPoll/2 {
+		t.Fatalf("wait = %q, %v after %s; want \"\", true after about %s", slot, again, time.Since(start), slotPoll)
 	}
 	if len(g.m["wh_a"].waiters) != 0 {
 		t.Fatal("a waiter that gave up is still in line")
@@ -37,20 +37,23 @@ func TestGatesWaitOnlyForFlowingEndpoints(t *testing.T) {
 	}
 }
 
-// An ending attempt hands its slot to the oldest waiter, which learns
-// whether the hand-over was recorded.
+// An attempt whose request is over hands its slot to the oldest waiter,
+// even one whose poll interval ended meanwhile.
 func TestGatesHandOver(t *testing.T) {
 	g := newGates()
 	g.poll = 300 * time.Millisecond // waiters stay in line while the test picks them
 	ctx := context.Background()
 	now := time.Now()
 	g.released("wh_a", now)
-	type result struct{ granted, again bool }
+	type result struct {
+		slot  string
+		again bool
+	}
 	results := make(chan result, 2)
 	for _, id := range []string{"dlv_1", "dlv_2"} {
 		go func() {
-			granted, again := g.wait(ctx, "wh_a", id, now, now.Add(time.Hour))
-			results <- result{granted, again}
+			slot, again := g.wait(ctx, "wh_a", id, now, now.Add(time.Hour))
+			results <- result{slot, again}
 		}()
 		for deadline := time.Now().Add(time.Second); ; { // in line, in order
 			g.mu.Lock()
@@ -67,19 +70,18 @@ func TestGatesHandOver(t *testing.T) {
 	if w == nil || w.deliveryID != "dlv_1" {
 		t.Fatalf("picked %+v, want dlv_1", w)
 	}
-	w.granted <- true
-	if r := <-results; !r.granted {
-		t.Fatalf("the picked waiter got %+v", r)
+	w.granted <- "dlv_0"
+	if r := <-results; r.slot != "dlv_0" || !r.again {
+		t.Fatalf("the picked waiter got %+v, want slot dlv_0", r)
 	}
-	// The second waiter's hand-over fails: it is told so and tries again.
 	w = g.pick("wh_a")
 	if w == nil || w.deliveryID != "dlv_2" {
 		t.Fatalf("picked %+v, want dlv_2", w)
 	}
-	time.Sleep(g.poll + 50*time.Millisecond) // its poll interval ends while picked: it still waits for the answer
-	w.granted <- false
-	if r := <-results; r.granted || !r.again {
-		t.Fatalf("the second waiter got %+v", r)
+	time.Sleep(g.poll + 50*time.Millisecond) // its poll interval ends while picked: it still takes the slot
+	w.granted <- "dlv_0"
+	if r := <-results; r.slot != "dlv_0" || !r.again {
+		t.Fatalf("the second waiter got %+v, want slot dlv_0", r)
 	}
 }
 

@@ -18,10 +18,10 @@ import (
 // handlerStore is what the handler needs of the store.
 type handlerStore interface {
 	Begin(ctx context.Context, tenantID, deliveryID, eventID, webhookID string, maxInFlight int, lease time.Duration) (*webhook.Turn, error)
-	RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int, handTo string, lease time.Duration) (int, error)
+	RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int, slot string, handedOn bool, lease time.Duration) (int, error)
 	EndDeliveries(ctx context.Context, tenantID, webhookID string, ids []string, status webhook.DeliveryStatus, reason string) (int, error)
 	Acquire(ctx context.Context, tenantID, webhookID, deliveryID string, maxInFlight, rate int, lease time.Duration) (string, time.Duration, error)
-	Release(ctx context.Context, tenantID, webhookID, deliveryID string) error
+	Release(ctx context.Context, tenantID, webhookID, slot string) error
 }
 
 // attemptSender makes one HTTP attempt.
@@ -93,7 +93,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if n > d.MaxAttempts {
 		// Only reachable when Asynq re-ran a task whose last attempt was
 		// recorded but not acknowledged.
-		h.release(bg, b, d)
+		h.release(bg, b, d, d.ID)
 		if err := h.end(bg, d, webhook.DeliveryFailed, ""); err != nil {
 			return err
 		}
@@ -104,6 +104,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	// task is deferred, so it holds no worker slot — unless a slot is
 	// expected within milliseconds, then the worker waits for it here
 	// (gate.go).
+	slot := d.ID // the slot's member in the webhook's in-flight set
 	if !b.Holding {
 		wait, delay := b.Wait, b.Delay
 		acquire := func() (err error) {
@@ -117,8 +118,8 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		}
 		for deadline := h.now().Add(maxSlotWait); wait == webhook.WaitConcurrency; {
 			granted, again := h.gates.wait(ctx, d.WebhookID, d.ID, h.now(), deadline)
-			if granted {
-				wait = ""
+			if granted != "" {
+				wait, slot = "", granted
 			} else if again {
 				err = acquire()
 			}
@@ -137,6 +138,18 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 
 	a := h.sender.Send(ctx, webhook.Message{Endpoint: ep, Event: ev, Delivery: d, Attempt: n}, h.now())
+	// The request is over: the slot goes at once to a delivery of the same
+	// endpoint waiting here, if any (not under a rate limit, which needs a
+	// token per delivery). It keeps the slot's member in the in-flight set,
+	// so recording this attempt only renews the lease, in any order with
+	// the next holder's record.
+	var next *waiter
+	if ep.RateLimit == 0 {
+		if next = h.gates.pick(d.WebhookID); next != nil {
+			next.granted <- slot
+			h.gates.released(d.WebhookID, h.now())
+		}
+	}
 	a.Trigger = d.NextTrigger
 	if a.Trigger == "" {
 		a.Trigger = webhook.TriggerScheduled
@@ -145,24 +158,16 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if outcome == webhook.OutcomeRetry {
 		a.NextRetryAt = h.now().Add(delay).UTC()
 	}
-	// The slot goes to a delivery of the same endpoint waiting here, if any
-	// (not under a rate limit, which needs a token per delivery).
-	var next *waiter
-	handTo := ""
-	if ep.RateLimit == 0 {
-		if next = h.gates.pick(d.WebhookID); next != nil {
-			handTo = next.deliveryID
-		}
-	}
-	streak, err := h.store.RecordAttempt(bg, d, &a, outcome, retried, handTo, settings.TaskTimeout())
-	if next != nil {
-		next.granted <- err == nil
-	}
+	streak, err := h.store.RecordAttempt(bg, d, &a, outcome, retried, slot, next != nil, settings.TaskTimeout())
 	if err != nil {
-		h.release(bg, b, d)
+		if next == nil {
+			h.release(bg, b, d, slot)
+		}
 		return err
 	}
-	h.gates.released(d.WebhookID, h.now())
+	if next == nil {
+		h.gates.released(d.WebhookID, h.now())
+	}
 	h.logAttempt(d, &a, delay)
 	h.queue.rec.Attempted(outcome, time.Duration(a.ResponseTimeMs)*time.Millisecond)
 
@@ -217,11 +222,11 @@ func (h *Handler) judge(d *webhook.Delivery, a *webhook.Attempt) (webhook.Outcom
 }
 
 // release gives back an in-flight slot taken for an attempt not recorded.
-func (h *Handler) release(ctx context.Context, b *webhook.Turn, d *webhook.Delivery) {
+func (h *Handler) release(ctx context.Context, b *webhook.Turn, d *webhook.Delivery, slot string) {
 	if !b.Holding {
 		return
 	}
-	if err := h.store.Release(ctx, d.TenantID, d.WebhookID, d.ID); err != nil {
+	if err := h.store.Release(ctx, d.TenantID, d.WebhookID, slot); err != nil {
 		h.log.Warn("release endpoint slot", "delivery_id", d.ID, "error", err)
 		return
 	}

@@ -79,7 +79,7 @@ func (f *fakeStore) Begin(context.Context, string, string, string, string, int, 
 	return t, nil
 }
 
-func (f *fakeStore) RecordAttempt(_ context.Context, _ *webhook.Delivery, a *webhook.Attempt, o webhook.Outcome, _ int, _ string, _ time.Duration) (int, error) {
+func (f *fakeStore) RecordAttempt(_ context.Context, _ *webhook.Delivery, a *webhook.Attempt, o webhook.Outcome, _ int, _ string, _ bool, _ time.Duration) (int, error) {
 	f.recorded = append(f.recorded, *a)
 	f.outcomes = append(f.outcomes, o)
 	if o == webhook.OutcomeExhausted {

@@ -76,7 +76,7 @@ func (b *bench) memory() (perDelivery, perTask float64) {
 			} else {
 				a.ResponseStatus = 200
 			}
-			if _, err := store.RecordAttempt(ctx, d, a, outcome, 0, "", 0); err != nil {
+			if _, err := store.RecordAttempt(ctx, d, a, outcome, 0, d.ID, false, 0); err != nil {
 				panic(err)
 			}
 		}

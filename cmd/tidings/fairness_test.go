@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"sync"
@@ -72,12 +73,23 @@ func TestSlowEndpointDoesNotDelayFastOne(t *testing.T) {
 }
 
 // A busy fast endpoint, whose slots are handed from one delivery to the next
-// inside the worker, still never has more than its cap in flight, and gets
-// every delivery exactly once on its first attempt; when all are done, no
-// lease on its slots is left behind.
+// inside each worker as each request ends, still never has more than its cap
+// in flight, with one worker process or two, and gets every delivery exactly
+// once on its first attempt; when all are done, no lease on its slots is
+// left behind.
 func TestBusyEndpointKeepsItsCap(t *testing.T) {
+	for _, workers := range []int{0, 1} {
+		t.Run(fmt.Sprintf("all and %d workers", workers), func(t *testing.T) { testBusyEndpoint(t, workers) })
+	}
+}
+
+func testBusyEndpoint(t *testing.T, workers int) {
 	url, rdb := redistest.New(t)
-	in := startCmd(t, "all", testEnv(url, map[string]string{"TIDINGS_ENDPOINT_CONCURRENCY": "3", "TIDINGS_WORKER_CONCURRENCY": "20"}))
+	env := testEnv(url, map[string]string{"TIDINGS_ENDPOINT_CONCURRENCY": "3", "TIDINGS_WORKER_CONCURRENCY": "20"})
+	in := startCmd(t, "all", env)
+	for range workers {
+		startCmd(t, "worker", env)
+	}
 	ten, key := in.tenant("acme")
 	var inFlight peak
 	var mu sync.Mutex
