@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"text/template"
@@ -106,8 +107,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	// The store and the Asynq client (publishing) send through go-redis's
 	// auto-pipeliner: commands that concurrent requests and deliveries issue
 	// at the same moment share one write and one read (a lone command goes at
-	// once). Asynq's servers keep the plain client: their fetch loops are
-	// serial and would only wait on other callers' batches.
+	// once). Asynq's servers fetch on the plain client, since their fetch
+	// loops are serial and would only wait on other callers' batches, and
+	// send the rest through the auto-pipeliner (asynqClient).
 	hot, err := rc.AutoPipeline()
 	if err != nil {
 		return err
@@ -164,7 +166,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			fetchers = 1
 		}
 		var snd *sender.Sender
-		srv, snd, err = startWorker(cfg, rc, store, queue, settings, fetchers, log)
+		srv, snd, err = startWorker(cfg, rc, hot, store, queue, settings, fetchers, log)
 		if err != nil {
 			return err
 		}
@@ -196,7 +198,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 }
 
 // startWorker starts the Asynq server that delivers webhooks.
-func startWorker(cfg config.Config, rc redis.UniversalClient, store *redisstore.Store, queue *tasks.Queue, settings tasks.Settings, fetchers int, log *slog.Logger) (workers, *sender.Sender, error) {
+func startWorker(cfg config.Config, rc, hot redis.UniversalClient, store *redisstore.Store, queue *tasks.Queue, settings tasks.Settings, fetchers int, log *slog.Logger) (workers, *sender.Sender, error) {
 	var tmpl *template.Template
 	if cfg.PayloadTemplate != "" {
 		var err error
@@ -229,7 +231,7 @@ func startWorker(cfg config.Config, rc redis.UniversalClient, store *redisstore.
 		// forwarders interleave. Measured: one forwarder instead (every 200
 		// or 50ms) cut an idle worker's Redis load but raised publish ->
 		// arrival p99 at half rate from ~100 to 120-230ms.
-		srv := asynq.NewServerFromRedisClient(rc, asynq.Config{
+		srv := asynq.NewServerFromRedisClient(asynqClient{rc, hot}, asynq.Config{
 			Concurrency:              n,
 			Queues:                   map[string]int{tasks.QueueName: 1},
 			RetryDelayFunc:           tasks.RetryDelay,
@@ -396,4 +398,33 @@ func randomToken() string {
 	var b [24]byte
 	_, _ = rand.Read(b[:])
 	return "adm_" + hex.EncodeToString(b[:])
+}
+
+// asynqClient is the Redis client of Asynq's servers: their dequeue script
+// (the one whose first key is the queue's pending list) goes on the plain
+// client, since each fetch loop waits for its own reply and would only wait
+// on other callers' batches; every other script, the per-task
+// acknowledgement above all, goes on the auto-pipeliner, where it shares
+// writes and reads with the store's commands. Measured (bracketed A/B, fan-out):
+// CPU per delivery, Tidings 170 -> 148 us, Redis 75 -> 68 us. Should a later
+// Asynq order its keys otherwise, every script takes one client or the
+// other: slower, never wrong (TestAsynqClientRoutes notices).
+type asynqClient struct {
+	redis.UniversalClient // plain
+	hot                   redis.UniversalClient
+}
+
+func (c asynqClient) route(keys []string) redis.UniversalClient {
+	if len(keys) > 0 && strings.HasSuffix(keys[0], ":pending") {
+		return c.UniversalClient
+	}
+	return c.hot
+}
+
+func (c asynqClient) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
+	return c.route(keys).Eval(ctx, script, keys, args...)
+}
+
+func (c asynqClient) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+	return c.route(keys).EvalSha(ctx, sha, keys, args...)
 }
