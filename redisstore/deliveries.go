@@ -131,12 +131,12 @@ return {d, e, full, w[2], state, wait}`)
 // returns. A test delivery never touches the webhook's counters. A delivery
 // that left pending meanwhile (cancelled) keeps its status. endedRetry is the
 // task's retry count, kept when the attempt ends the delivery as failed.
-// slot is the in-flight slot the attempt held (its member in the webhook's
-// in-flight set: the delivery that took it, which may be another one: a
-// slot handed on keeps its member). It is given back, or, when handedOn
-// (the worker handed it to the next delivery as soon as the request was
-// over), its lease is renewed for that delivery. Renewing only a slot still
-// held makes the order of the two deliveries' records irrelevant.
+// slot names the in-flight slot the attempt held: its member in the
+// webhook's in-flight set, the ID of the delivery that took it, kept as the
+// slot passes from one delivery to the next. The slot is given back or, when
+// handedOn (the worker gave it to the next delivery as the request ended),
+// its lease renewed for that delivery; renewing only a slot still held lets
+// the two deliveries' records land in either order.
 func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int, slot string, handedOn bool, lease time.Duration) (streak int, err error) {
 	raw, err := json.Marshal(storeAttempt(a))
 	if err != nil {
