@@ -16,13 +16,14 @@ import (
 // webhook's in-flight slot and rate token as Acquire does: one script, one
 // round trip on the hot path. An event read before is not read again, nor
 // a webhook whose settings have not changed since (only its status is).
-func (s *Store) Begin(ctx context.Context, tenantID, deliveryID, eventID, webhookID string, maxInFlight int, lease time.Duration) (*webhook.Turn, error) {
+// slot is the slot's member in the webhook's in-flight set (see Acquire).
+func (s *Store) Begin(ctx context.Context, tenantID, deliveryID, eventID, webhookID, slot string, maxInFlight int, lease time.Duration) (*webhook.Turn, error) {
 	keys := append(deliveryKeys(tenantID, deliveryID), keyEvent(tenantID, eventID), keyWebhook(tenantID, webhookID),
 		keyWebhookInflight(tenantID, webhookID), keyWebhookBucket(tenantID, webhookID))
 	evKey, epKey := tenantID+"/"+eventID, tenantID+"/"+webhookID
 	ev, haveEvent := s.events.get(evKey)
 	ep, haveEndpoint := s.endpoints.get(epKey)
-	res, err := scriptBegin.Run(ctx, s.rdb, keys, lease.Milliseconds(), maxInFlight, deliveryID, ep.version, haveEvent).Slice()
+	res, err := scriptBegin.Run(ctx, s.rdb, keys, lease.Milliseconds(), maxInFlight, slot, ep.version, haveEvent).Slice()
 	if err != nil || len(res) != 6 {
 		return nil, wrap("begin attempt", err)
 	}
@@ -87,7 +88,7 @@ func pairs(v any) map[string]string {
 // scriptBegin
 // KEYS: 1-4 the delivery (deliveryKeys), 5 event string, 6 webhook hash,
 // 7 webhook in-flight ZSET, 8 webhook token bucket HASH.
-// ARGV: 1 lease ms, 2 max in flight, 3 delivery ID, 4 settings version of the
+// ARGV: 1 lease ms, 2 max in flight, 3 the slot's member, 4 settings version of the
 // caller's copy of the webhook ("" for none), 5 "1" if the caller has the event.
 // Returns {delivery's first line or nil, event, webhook fields or 0, webhook
 // status, state, wait ms}. The event is its JSON, or nil if gone; when the
@@ -132,8 +133,8 @@ return {d, e, full, w[2], state, wait}`)
 // that left pending meanwhile (cancelled) keeps its status. endedRetry is the
 // task's retry count, kept when the attempt ends the delivery as failed.
 // slot names the in-flight slot the attempt held: its member in the
-// webhook's in-flight set, the ID of the delivery that took it, kept as the
-// slot passes from one delivery to the next. The slot is given back or, when
+// webhook's in-flight set, given by the delivery run that took it and kept
+// as the slot passes from one delivery to the next. The slot is given back or, when
 // handedOn (the worker gave it to the next delivery as the request ended),
 // its lease renewed for that delivery; renewing only a slot still held lets
 // the two deliveries' records land in either order.

@@ -33,8 +33,9 @@ package redisstore
 //	tidings:{ten}:wh:<wh>:pending     SET   IDs of the webhook's pending deliveries, so
 //	                                  disabling or deleting it can cancel them; no TTL
 //	tidings:{ten}:wh:<wh>:inflight    ZSET  the webhook's slots in use, one member per request in
-//	                                  flight (the ID of the delivery that took the slot; a slot
-//	                                  handed on in a worker keeps it), scored by lease end (ms):
+//	                                  flight, "<delivery ID>.<retry count>" of the delivery run
+//	                                  that took the slot (a slot handed on in a worker keeps
+//	                                  it; written before: the delivery ID), scored by lease end (ms):
 //	                                  the per-endpoint concurrency cap across workers; no TTL:
 //	                                  it empties itself as attempts end, and
 //	                                  the lease of a dead worker's attempt is dropped when the

@@ -9,17 +9,17 @@ import (
 	"github.com/tidingshq/tidings/webhook"
 )
 
-// Acquire takes one of a webhook's maxInFlight in-flight slots for a
-// delivery, across every worker process, and, when rate > 0, a token of its
-// bucket (rate per second, burst = rate). A slot is a lease that expires
-// after lease, so a worker that dies frees it. It returns "" when the
-// delivery may go, else the limit hit (webhook.WaitConcurrency or
-// webhook.WaitRateLimit) and, for the rate, how long until a token is due.
-// Taking a slot already held by the same delivery renews it. The hot path
-// takes the slot in Begin instead.
-func (s *Store) Acquire(ctx context.Context, tenantID, webhookID, deliveryID string, maxInFlight, rate int, lease time.Duration) (string, time.Duration, error) {
+// Acquire takes one of a webhook's maxInFlight in-flight slots, across every
+// worker process, under the member slot (the delivery's run that takes it),
+// and, when rate > 0, a token of its bucket (rate per second, burst = rate).
+// A slot is a lease that expires after lease, so a worker that dies frees
+// it. It returns "" when the delivery may go, else the limit hit
+// (webhook.WaitConcurrency or webhook.WaitRateLimit) and, for the rate, how
+// long until a token is due. Taking a slot its member holds already renews
+// it. The hot path takes the slot in Begin instead.
+func (s *Store) Acquire(ctx context.Context, tenantID, webhookID, slot string, maxInFlight, rate int, lease time.Duration) (string, time.Duration, error) {
 	keys := []string{keyWebhookInflight(tenantID, webhookID), keyWebhookBucket(tenantID, webhookID)}
-	res, err := scriptAcquire.Run(ctx, s.rdb, keys, lease.Milliseconds(), maxInFlight, rate, deliveryID).Int64Slice()
+	res, err := scriptAcquire.Run(ctx, s.rdb, keys, lease.Milliseconds(), maxInFlight, rate, slot).Int64Slice()
 	if err != nil {
 		return "", 0, wrap("acquire", err)
 	}
@@ -38,9 +38,9 @@ func acquireResult(state, waitMs int64) (string, time.Duration) {
 	return "", 0
 }
 
-// Release gives back a delivery's in-flight slot.
-func (s *Store) Release(ctx context.Context, tenantID, webhookID, deliveryID string) error {
-	return wrap("release", s.rdb.ZRem(ctx, keyWebhookInflight(tenantID, webhookID), deliveryID).Err())
+// Release gives back an in-flight slot.
+func (s *Store) Release(ctx context.Context, tenantID, webhookID, slot string) error {
+	return wrap("release", s.rdb.ZRem(ctx, keyWebhookInflight(tenantID, webhookID), slot).Err())
 }
 
 // luaAcquire is the slot-and-token logic shared by scriptAcquire and
@@ -80,7 +80,7 @@ end
 // scriptAcquire
 // KEYS: 1 webhook in-flight ZSET (member delivery ID, score lease end ms),
 // 2 webhook token bucket HASH (tokens, ts).
-// ARGV: 1 lease ms, 2 max in flight, 3 rate per second (0: none), 4 delivery ID.
+// ARGV: 1 lease ms, 2 max in flight, 3 rate per second (0: none), 4 the slot's member.
 // Returns {state, wait ms} as luaAcquire.
 var scriptAcquire = redis.NewScript(luaAcquire + `
 local state, wait = acquire(KEYS[1], KEYS[2], ARGV[4], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))

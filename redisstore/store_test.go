@@ -279,7 +279,7 @@ func TestBeginTakesSlots(t *testing.T) {
 	s, rc := newStore(t, time.Hour)
 	ctx := context.Background()
 	ep, ev, d := fixture(t, s)
-	turn, err := s.Begin(ctx, d.TenantID, d.ID, ev.ID, ep.ID, 1, time.Minute)
+	turn, err := s.Begin(ctx, d.TenantID, d.ID, ev.ID, ep.ID, d.ID, 1, time.Minute)
 	if err != nil || !turn.Holding || turn.Delivery.ID != d.ID || turn.Event.ID != ev.ID || turn.Endpoint.ID != ep.ID {
 		t.Fatalf("Begin = %+v, %v", turn, err)
 	}
@@ -289,7 +289,7 @@ func TestBeginTakesSlots(t *testing.T) {
 	if err := s.AddDeliveries(ctx, ev, []*webhook.Delivery{&d2}); err != nil {
 		t.Fatal(err)
 	}
-	turn2, _ := s.Begin(ctx, d.TenantID, d2.ID, ev.ID, ep.ID, 1, time.Minute)
+	turn2, _ := s.Begin(ctx, d.TenantID, d2.ID, ev.ID, ep.ID, d2.ID, 1, time.Minute)
 	if turn2.Holding || turn2.Wait != webhook.WaitConcurrency {
 		t.Errorf("second Begin = %+v", turn2)
 	}
@@ -321,7 +321,7 @@ func TestBeginTakesSlots(t *testing.T) {
 		}
 	}
 	// Not due (succeeded): nothing is taken.
-	turn3, _ := s.Begin(ctx, d.TenantID, d.ID, ev.ID, ep.ID, 1, time.Minute)
+	turn3, _ := s.Begin(ctx, d.TenantID, d.ID, ev.ID, ep.ID, d.ID, 1, time.Minute)
 	if turn3.Holding || turn3.Wait != "" || turn3.Delivery.Status != webhook.DeliverySucceeded {
 		t.Errorf("Begin of a succeeded delivery = %+v", turn3)
 	}
@@ -330,12 +330,12 @@ func TestBeginTakesSlots(t *testing.T) {
 	if err := s.SaveSettings(ctx, ep); err != nil {
 		t.Fatal(err)
 	}
-	turn4, _ := s.Begin(ctx, d.TenantID, d2.ID, ev.ID, ep.ID, 5, time.Minute)
+	turn4, _ := s.Begin(ctx, d.TenantID, d2.ID, ev.ID, ep.ID, d2.ID, 5, time.Minute)
 	_ = s.Release(ctx, d.TenantID, ep.ID, d2.ID)
 	d3 := d2
 	d3.ID = webhook.NewID(webhook.PrefixDelivery, time.Now())
 	_ = s.AddDeliveries(ctx, ev, []*webhook.Delivery{&d3})
-	turn5, _ := s.Begin(ctx, d.TenantID, d3.ID, ev.ID, ep.ID, 5, time.Minute)
+	turn5, _ := s.Begin(ctx, d.TenantID, d3.ID, ev.ID, ep.ID, d3.ID, 5, time.Minute)
 	if !turn4.Holding || turn5.Holding || turn5.Wait != webhook.WaitRateLimit || turn5.Delay <= 0 || turn5.Delay > time.Second {
 		t.Errorf("rate limit: %+v then %+v", turn4, turn5)
 	}
@@ -351,7 +351,7 @@ func TestBeginReadsWhatChanged(t *testing.T) {
 	ep, ev, d := fixture(t, s)
 	begin := func() *webhook.Turn {
 		t.Helper()
-		turn, err := s.Begin(ctx, d.TenantID, d.ID, ev.ID, ep.ID, 5, time.Minute)
+		turn, err := s.Begin(ctx, d.TenantID, d.ID, ev.ID, ep.ID, d.ID, 5, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -535,7 +535,7 @@ func TestLegacyDeliveryUpgrade(t *testing.T) {
 		return d
 	}
 	d := check("before", 2)
-	turn, err := s.Begin(ctx, ten, id, ev.ID, ep.ID, 10, time.Minute)
+	turn, err := s.Begin(ctx, ten, id, ev.ID, ep.ID, id, 10, time.Minute)
 	if err != nil || turn.Delivery == nil || turn.Delivery.Attempt != 2 || !turn.Holding {
 		t.Fatalf("Begin = %+v, %v", turn, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,10 +18,10 @@ import (
 
 // handlerStore is what the handler needs of the store.
 type handlerStore interface {
-	Begin(ctx context.Context, tenantID, deliveryID, eventID, webhookID string, maxInFlight int, lease time.Duration) (*webhook.Turn, error)
+	Begin(ctx context.Context, tenantID, deliveryID, eventID, webhookID, slot string, maxInFlight int, lease time.Duration) (*webhook.Turn, error)
 	RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int, slot string, handedOn bool, lease time.Duration) (int, error)
 	EndDeliveries(ctx context.Context, tenantID, webhookID string, ids []string, status webhook.DeliveryStatus, reason string) (int, error)
-	Acquire(ctx context.Context, tenantID, webhookID, deliveryID string, maxInFlight, rate int, lease time.Duration) (string, time.Duration, error)
+	Acquire(ctx context.Context, tenantID, webhookID, slot string, maxInFlight, rate int, lease time.Duration) (string, time.Duration, error)
 	Release(ctx context.Context, tenantID, webhookID, slot string) error
 }
 
@@ -57,16 +58,18 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	// One round trip reads the delivery, its event and its webhook and, when
 	// the delivery is due, takes the endpoint's in-flight slot (and rate
-	// token); RecordAttempt gives the slot back.
+	// token); RecordAttempt gives the slot back. The slot's member in the
+	// webhook's in-flight set names this run of the delivery (runOf).
 	settings := h.queue.settings
-	b, err := h.store.Begin(ctx, p.TenantID, p.DeliveryID, p.EventID, p.WebhookID, settings.EndpointConcurrency, settings.TaskTimeout())
+	retried, _ := asynq.GetRetryCount(ctx)
+	slot := runOf(p.DeliveryID, retried)
+	b, err := h.store.Begin(ctx, p.TenantID, p.DeliveryID, p.EventID, p.WebhookID, slot, settings.EndpointConcurrency, settings.TaskTimeout())
 	if err != nil {
 		return err // the store is unreachable: try again shortly
 	}
 	d, ev, ep := b.Delivery, b.Event, b.Endpoint
 	// Bookkeeping after the send must happen even if the task's context ends.
 	bg := context.WithoutCancel(ctx)
-	retried, _ := asynq.GetRetryCount(ctx)
 	if d != nil && d.Status == webhook.DeliveryFailed && d.EndedRetry == retried {
 		// The archived task of a failed delivery was run again (the
 		// dashboard's "run"): that is a manual retry, a fresh ladder. A
@@ -93,7 +96,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if n > d.MaxAttempts {
 		// Only reachable when Asynq re-ran a task whose last attempt was
 		// recorded but not acknowledged.
-		h.release(bg, b, d, d.ID)
+		h.release(bg, b, d, slot)
 		if err := h.end(bg, d, webhook.DeliveryFailed, ""); err != nil {
 			return err
 		}
@@ -104,11 +107,10 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	// task is deferred, so it holds no worker slot — unless a slot is
 	// expected within milliseconds, then the worker waits for it here
 	// (gate.go).
-	slot := d.ID // the slot's member in the webhook's in-flight set
 	if !b.Holding {
 		wait, delay := b.Wait, b.Delay
 		acquire := func() (err error) {
-			wait, delay, err = h.store.Acquire(ctx, d.TenantID, d.WebhookID, d.ID, settings.EndpointConcurrency, ep.RateLimit, settings.TaskTimeout())
+			wait, delay, err = h.store.Acquire(ctx, d.TenantID, d.WebhookID, slot, settings.EndpointConcurrency, ep.RateLimit, settings.TaskTimeout())
 			return err
 		}
 		if wait == "" { // Begin did not try (a dashboard run made it due)
@@ -219,6 +221,17 @@ func (h *Handler) judge(d *webhook.Delivery, a *webhook.Attempt) (webhook.Outcom
 	inRun := a.Attempt - (d.MaxAttempts - sched.Attempts())
 	delay := max(sched.Delay(inRun), a.RetryAfter)
 	return webhook.OutcomeRetry, delay
+}
+
+// runOf names a run of a delivery, as the member of the in-flight slot it
+// takes: the delivery ID and the task's retry count, which Asynq raises
+// whenever a run ends in error or its worker died. A run that handed its
+// slot on and then failed to record its attempt leaves that slot to the
+// next delivery under its own name; the next run of the same delivery must
+// not take that slot for its own (the store renews a slot its member holds
+// already), or the endpoint would have one request more than its cap.
+func runOf(deliveryID string, retried int) string {
+	return deliveryID + "." + strconv.Itoa(retried)
 }
 
 // release gives back an in-flight slot taken for an attempt not recorded.

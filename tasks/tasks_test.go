@@ -67,9 +67,11 @@ type fakeStore struct {
 	streak    int
 	published []string
 	limit     string
+	slots     []string // the slot members Begin and RecordAttempt were given
 }
 
-func (f *fakeStore) Begin(context.Context, string, string, string, string, int, time.Duration) (*webhook.Turn, error) {
+func (f *fakeStore) Begin(_ context.Context, _, _, _, _, slot string, _ int, _ time.Duration) (*webhook.Turn, error) {
+	f.slots = append(f.slots, slot)
 	t := &webhook.Turn{Delivery: f.d, Event: f.ev, Endpoint: f.ep}
 	due := f.d != nil && f.d.Status == webhook.DeliveryPending && f.ev != nil && f.ep != nil && (f.ep.Status == webhook.StatusActive || f.d.Test)
 	if due {
@@ -79,7 +81,8 @@ func (f *fakeStore) Begin(context.Context, string, string, string, string, int, 
 	return t, nil
 }
 
-func (f *fakeStore) RecordAttempt(_ context.Context, _ *webhook.Delivery, a *webhook.Attempt, o webhook.Outcome, _ int, _ string, _ bool, _ time.Duration) (int, error) {
+func (f *fakeStore) RecordAttempt(_ context.Context, _ *webhook.Delivery, a *webhook.Attempt, o webhook.Outcome, _ int, slot string, _ bool, _ time.Duration) (int, error) {
+	f.slots = append(f.slots, slot)
 	f.recorded = append(f.recorded, *a)
 	f.outcomes = append(f.outcomes, o)
 	if o == webhook.OutcomeExhausted {
@@ -169,6 +172,13 @@ func TestHandlerOutcomes(t *testing.T) {
 		err, snd := run(t, f, webhook.Attempt{ResponseStatus: 200})
 		if err != nil || snd.sent != 1 || len(f.outcomes) != 1 || f.outcomes[0] != webhook.OutcomeSuccess || f.recorded[0].Trigger != webhook.TriggerScheduled {
 			t.Errorf("err %v sent %d outcomes %v", err, snd.sent, f.outcomes)
+		}
+		// The slot is taken and given back under the name of this run.
+		if want := runOf("dlv_1", 0); len(f.slots) != 2 || f.slots[0] != want || f.slots[1] != want {
+			t.Errorf("slot members %v, want %s taken and given back", f.slots, want)
+		}
+		if runOf("dlv_1", 1) == runOf("dlv_1", 0) {
+			t.Error("two runs of a delivery share a slot name")
 		}
 	})
 	t.Run("a succeeded delivery is never sent again", func(t *testing.T) {
