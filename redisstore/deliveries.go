@@ -100,7 +100,7 @@ var scriptBegin = redis.NewScript(luaAcquire + luaDelivery + `
 local v = delivery(KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 local d, st, test = false, nil, nil
 if v then
-  local h, attempts
+  local h, attempts -- unused; locals, since a script may not set globals
   st, test, h, attempts, d = parse(v)
 end
 local e, kept

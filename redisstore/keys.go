@@ -35,11 +35,11 @@ package redisstore
 //	tidings:{ten}:wh:<wh>:inflight    ZSET  the webhook's slots in use, one member per request in
 //	                                  flight, "<delivery ID>.<retry count>" of the delivery run
 //	                                  that took the slot (a slot handed on in a worker keeps
-//	                                  it; written before: the delivery ID), scored by lease end (ms):
-//	                                  the per-endpoint concurrency cap across workers; no TTL:
-//	                                  it empties itself as attempts end, and
-//	                                  the lease of a dead worker's attempt is dropped when the
-//	                                  cap is next reached (or with the webhook)
+//	                                  it; written before: the delivery ID), scored by lease end
+//	                                  (ms): the per-endpoint concurrency cap across workers; no
+//	                                  TTL: it empties itself as attempts end, and the lease of a
+//	                                  dead worker's attempt is dropped when the cap is next
+//	                                  reached (or with the webhook)
 //	tidings:{ten}:wh:<wh>:bucket      HASH  tokens, ts: the webhook's rate_limit token bucket;
 //	                                  TTL 60s
 //	tidings:{ten}:wh:<wh>:dlvs        ZSET  index of the webhook's deliveries; trimmed to

@@ -78,7 +78,7 @@ end
 `
 
 // scriptAcquire
-// KEYS: 1 webhook in-flight ZSET (member delivery ID, score lease end ms),
+// KEYS: 1 webhook in-flight ZSET (member a delivery run, score lease end ms),
 // 2 webhook token bucket HASH (tokens, ts).
 // ARGV: 1 lease ms, 2 max in flight, 3 rate per second (0: none), 4 the slot's member.
 // Returns {state, wait ms} as luaAcquire.

@@ -297,7 +297,7 @@ func TestBeginTakesSlots(t *testing.T) {
 	// ended: recording the attempt renews the slot, which keeps its member;
 	// the next holder's record gives it back, in either order.
 	for _, first := range []bool{true, false} {
-		s.rdb.ZAdd(ctx, keyWebhookInflight(d.TenantID, ep.ID), redis.Z{Score: 1, Member: d.ID}) // held, lease about to end
+		rc.ZAdd(ctx, keyWebhookInflight(d.TenantID, ep.ID), redis.Z{Score: 1, Member: d.ID}) // held, lease about to end
 		renew := func() {
 			if _, err := s.RecordAttempt(ctx, d, &webhook.Attempt{Attempt: 1, At: time.Now()}, webhook.OutcomeSuccess, 0, d.ID, true, time.Minute); err != nil {
 				t.Fatal(err)

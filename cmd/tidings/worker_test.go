@@ -58,7 +58,11 @@ func TestAsynqClientRoutes(t *testing.T) {
 	if _, err := client.Enqueue(asynq.NewTask("t", nil), asynq.Queue(tasks.QueueName)); err != nil {
 		t.Fatal(err)
 	}
-	<-done
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the task did not run within 10s")
+	}
 	active := "asynq:{" + tasks.QueueName + "}:active"
 	eventually(t, 5*time.Second, "the task acknowledged", func() bool { return hot.saw(active) })
 	if pending := "asynq:{" + tasks.QueueName + "}:pending"; !plain.saw(pending) || hot.saw(pending) {
