@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"syscall"
@@ -43,8 +44,11 @@ type Options struct {
 // Sender sends attempts. It is safe for concurrent use and reuses
 // connections across attempts.
 type Sender struct {
-	opts   Options
-	client *http.Client
+	opts      Options
+	transport *http.Transport
+	// names are the headers every attempt carries, canonical where
+	// Header.Set would make them so, in setHeaders' order.
+	names [12]string
 }
 
 // New returns a Sender.
@@ -75,16 +79,15 @@ func New(opts Options) *Sender {
 		TLSHandshakeTimeout:   opts.Timeout,
 		ExpectContinueTimeout: time.Second,
 	}
-	return &Sender{opts: opts, client: &http.Client{
-		Transport: transport,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}}
+	canon := textproto.CanonicalMIMEHeaderKey
+	return &Sender{opts: opts, transport: transport, names: [...]string{"Content-Type", "User-Agent",
+		"webhook-id", "webhook-timestamp", "webhook-signature", // the Standard Webhooks names, sent lower-case
+		canon(opts.SignatureHeader), canon(opts.TimestampHeader), "X-Webhook-Id", "X-Event-Id", "X-Event-Type",
+		canon(opts.DeliveryIDHeader), "X-Delivery-Attempt"}}
 }
 
 // Close releases idle connections.
-func (s *Sender) Close() { s.client.CloseIdleConnections() }
+func (s *Sender) Close() { s.transport.CloseIdleConnections() }
 
 // MaxRetryAfter caps a receiver's Retry-After.
 const MaxRetryAfter = 24 * time.Hour
@@ -118,8 +121,38 @@ func (s *Sender) Payload(m webhook.Message) ([]byte, error) {
 }
 
 // Envelope is the default body: compact JSON without HTML escaping, so a
-// receiver that re-serializes the parsed body gets the same bytes.
+// receiver that re-serializes the parsed body gets the same bytes. It is
+// written by hand on the hot path: an event's data is stored compact
+// (canonical JSON from the API, json.Marshal for Tidings' own events), and
+// IDs and event types need no escaping; anything else takes the encoder.
 func Envelope(ev *webhook.Event) ([]byte, error) {
+	if !plainJSON(ev.ID) || !plainJSON(ev.Type) || len(ev.Data) == 0 {
+		return encodeEnvelope(ev)
+	}
+	b := make([]byte, 0, len(`{"id":"","type":"","timestamp":"2006-01-02T15:04:05.000Z","data":}`)+len(ev.ID)+len(ev.Type)+len(ev.Data))
+	b = append(b, `{"id":"`...)
+	b = append(b, ev.ID...)
+	b = append(b, `","type":"`...)
+	b = append(b, ev.Type...)
+	b = append(b, `","timestamp":"`...)
+	b = ev.CreatedAt.UTC().AppendFormat(b, webhook.TimeLayout)
+	b = append(b, `","data":`...)
+	b = append(b, ev.Data...)
+	return append(b, '}'), nil
+}
+
+// plainJSON reports whether s is a JSON string's content as it is: no
+// quote, backslash or control character.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+func encodeEnvelope(ev *webhook.Event) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -153,13 +186,22 @@ func (s *Sender) Send(ctx context.Context, m webhook.Message, now time.Time) web
 	}
 	s.setHeaders(req.Header, m, body, now)
 
+	if u := req.URL.User; u != nil && req.Header.Get("Authorization") == "" {
+		password, _ := u.Password() // credentials in the URL, as http.Client sends them
+		req.SetBasicAuth(u.Username(), password)
+	}
+
 	tr := &tracer{start: time.Now()}
 	req = req.WithContext(httptrace.WithClientTrace(ctx, tr.trace()))
-	resp, err := s.client.Do(req)
+	// The transport alone: a redirect is never followed, so http.Client
+	// would only copy the headers for one and wrap errors in the URL.
+	resp, err := s.transport.RoundTrip(req)
 	if err != nil {
 		res.ResponseTimeMs = time.Since(tr.start).Milliseconds()
 		res.Timing = tr.timing()
-		res.ErrorClass, res.Error = classify(ctx, err), errorText(err)
+		// The transport's errors name the address, never the URL (whose
+		// query may carry credentials): no http.Client "Post <url>:" prefix.
+		res.ErrorClass, res.Error = classify(ctx, err), err.Error()
 		return res
 	}
 	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, webhook.MaxResponseBody))
@@ -190,18 +232,15 @@ func (s *Sender) setHeaders(h http.Header, m webhook.Message, body []byte, now t
 	for k, v := range m.Endpoint.Headers {
 		h.Set(k, v)
 	}
-	h.Set("Content-Type", "application/json")
-	h.Set("User-Agent", s.opts.UserAgent)
-	h["webhook-id"] = []string{m.Delivery.ID}
-	h["webhook-timestamp"] = []string{strconv.FormatInt(ts, 10)}
-	h["webhook-signature"] = []string{signing.Standard(secrets, m.Delivery.ID, ts, body)}
-	h.Set(s.opts.SignatureHeader, s.opts.Hex.Sign(secrets, m.Delivery.ID, ts, body))
-	h.Set(s.opts.TimestampHeader, strconv.FormatInt(ts, 10))
-	h.Set("X-Webhook-ID", m.Endpoint.ID)
-	h.Set("X-Event-ID", m.Event.ID)
-	h.Set("X-Event-Type", m.Event.Type)
-	h.Set(s.opts.DeliveryIDHeader, m.Delivery.ID)
-	h.Set("X-Delivery-Attempt", strconv.Itoa(m.Attempt))
+	stamp := strconv.FormatInt(ts, 10)
+	values := [...]string{"application/json", s.opts.UserAgent,
+		m.Delivery.ID, stamp, signing.Standard(secrets, m.Delivery.ID, ts, body),
+		s.opts.Hex.Sign(secrets, m.Delivery.ID, ts, body), stamp, m.Endpoint.ID, m.Event.ID, m.Event.Type,
+		m.Delivery.ID, strconv.Itoa(m.Attempt)}
+	all := values[:] // one allocation for every value
+	for i, name := range s.names {
+		h[name] = all[i : i+1 : i+1]
+	}
 }
 
 // ParseRetryAfter reads a Retry-After value in seconds or as an HTTP date,
@@ -259,16 +298,4 @@ func classify(ctx context.Context, err error) string {
 		return webhook.ErrorTimeout
 	}
 	return webhook.ErrorOther
-}
-
-// errorText drops the "Post <url>:" prefix that http.Client adds: the URL is
-// known and may carry credentials in its query.
-func errorText(err error) string {
-	var ue interface{ Unwrap() error }
-	if errors.As(err, &ue) {
-		if inner := ue.Unwrap(); inner != nil {
-			return inner.Error()
-		}
-	}
-	return err.Error()
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,6 +35,19 @@ func TestEnvelope(t *testing.T) {
 	want := `{"id":"evt_1","type":"batch.progress","timestamp":"2026-11-22T10:35:00.000Z","data":{"a":"<&>"}}`
 	if string(b) != want {
 		t.Errorf("Envelope = %s\nwant %s", b, want)
+	}
+	// The hand-written body is the encoder's, byte for byte; what it cannot
+	// write plainly goes to the encoder.
+	for _, ev := range []*webhook.Event{
+		{ID: "evt_2", Type: "tidings.webhook.disabled", Data: json.RawMessage(`{"u":"\u003c\u00e9\n","n":[1,2.5,null],"o":{}}`), CreatedAt: time.Unix(1, 5e8)},
+		{ID: "evt_3", Type: `odd"type\`, Data: json.RawMessage(`{"é":"✓"}`)},
+		{ID: "evt_4", Type: "x.y"},
+	} {
+		got, err := Envelope(ev)
+		want, _ := encodeEnvelope(ev)
+		if err != nil || string(got) != string(want) || !json.Valid(got) {
+			t.Errorf("Envelope = %s, %v\nencoder  %s", got, err, want)
+		}
 	}
 }
 
@@ -133,6 +147,36 @@ func TestHeadersAndSignatures(t *testing.T) {
 	}
 	if n := len(strings.Split(got.Get("X-Webhook-Signature"), ",")); n != 2 {
 		t.Errorf("X-Webhook-Signature has %d entries during rotation, want 2", n)
+	}
+}
+
+// Credentials in an endpoint's URL go out as basic auth, as http.Client
+// sends them, unless the webhook sets its own Authorization header; an
+// error's text never carries the URL.
+func TestURLCredentials(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Header.Get("Authorization"))
+	}))
+	defer srv.Close()
+	s := New(Options{Timeout: time.Second, AllowPrivateNetworks: true})
+	defer s.Close()
+	u, _ := url.Parse(srv.URL)
+	u.User = url.UserPassword("ci", "pa ss")
+	m := message(u.String())
+	s.Send(context.Background(), m, time.Now())
+	m.Endpoint.Headers = map[string]string{"Authorization": "Bearer own"}
+	s.Send(context.Background(), m, time.Now())
+	if want := []string{"Basic Y2k6cGEgc3M=", "Bearer own"}; !slices.Equal(got, want) {
+		t.Errorf("Authorization = %q, want %q", got, want)
+	}
+
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := closed.Addr().String()
+	closed.Close()
+	a := s.Send(context.Background(), message("http://ci:hunter2@"+addr+"/hook?token=hunter2"), time.Now())
+	if a.ErrorClass != webhook.ErrorConnectionRefused || strings.Contains(a.Error, "hunter2") {
+		t.Errorf("class %q, error %q: want connection_refused without the URL's secrets", a.ErrorClass, a.Error)
 	}
 }
 

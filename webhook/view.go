@@ -11,8 +11,11 @@ func TimeOrNil(t time.Time) *string {
 	return &s
 }
 
-// FormatTime is the contract's time format: RFC 3339 UTC with milliseconds.
-func FormatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+// TimeLayout is the contract's time format: RFC 3339 UTC with milliseconds.
+const TimeLayout = "2006-01-02T15:04:05.000Z"
+
+// FormatTime formats t in TimeLayout.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
 
 // EndpointJSON is the public view of a webhook (no secret unless set).
 type EndpointJSON struct {
