@@ -6,7 +6,6 @@
 package asynqmon
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 
@@ -45,14 +44,14 @@ func New(rc redis.UniversalClient, opts Options) http.Handler {
 	})
 }
 
-// FormatPayload shows a delivery task as its delivery, webhook and event type.
+// FormatPayload shows a delivery task as its delivery, webhook and event.
 func FormatPayload(taskType string, payload []byte) string {
 	if taskType != tasks.TypeDeliver {
 		return fmt.Sprintf("%d bytes", len(payload))
 	}
-	var p tasks.Payload
-	if err := json.Unmarshal(payload, &p); err != nil {
+	p, err := tasks.ParsePayload(payload)
+	if err != nil {
 		return "unreadable payload"
 	}
-	return fmt.Sprintf("delivery %s → webhook %s (%s)", p.DeliveryID, p.WebhookID, p.EventType)
+	return fmt.Sprintf("delivery %s → webhook %s (event %s)", p.DeliveryID, p.WebhookID, p.EventID)
 }

@@ -2,7 +2,6 @@ package tasks
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -52,8 +51,8 @@ func NewHandler(store handlerStore, sender attemptSender, queue *Queue, log *slo
 // returning, so that a success is in the store before Asynq acknowledges the
 // task and a redelivered task never sends it again.
 func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
-	var p Payload
-	if err := json.Unmarshal(t.Payload(), &p); err != nil {
+	p, err := ParsePayload(t.Payload())
+	if err != nil {
 		return fmt.Errorf("tasks: bad payload: %v: %w", err, asynq.SkipRetry)
 	}
 	// One round trip reads the delivery, its event and its webhook and, when

@@ -75,12 +75,7 @@ func (q *Queue) Enqueue(ctx context.Context, ds []*webhook.Delivery) error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			t, err := NewDeliverTask(d, q.settings)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			if _, err := q.client.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			if _, err := q.client.EnqueueContext(ctx, NewDeliverTask(d, q.settings)); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 				errs[i] = fmt.Errorf("tasks: enqueue %s: %w: %w", d.ID, webhook.ErrUnavailable, err)
 			}
 		})

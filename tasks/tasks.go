@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -28,19 +30,39 @@ const QueueName = "webhooks"
 
 // Payload is a delivery task's payload: IDs only. The body and the secret
 // stay in the store, so neither reaches Asynq, its heartbeat or the dashboard.
-// The keys are short because Asynq keeps the payload for every queued task
-// (and copies it into worker heartbeats); the dashboard's formatter names them.
+// Asynq keeps the payload in every queued task's hash (and copies it into
+// worker heartbeats), so it is written as the four IDs separated by spaces
+// (Encode); tasks queued before that carry JSON with the short keys below,
+// which ParsePayload still reads.
 type Payload struct {
 	TenantID   string `json:"t"`
 	DeliveryID string `json:"d"`
 	EventID    string `json:"e"`
 	WebhookID  string `json:"w"`
-	EventType  string `json:"y"`
 }
 
 // PayloadOf is the payload of a delivery's task.
 func PayloadOf(d *webhook.Delivery) Payload {
-	return Payload{TenantID: d.TenantID, DeliveryID: d.ID, EventID: d.EventID, WebhookID: d.WebhookID, EventType: d.EventType}
+	return Payload{TenantID: d.TenantID, DeliveryID: d.ID, EventID: d.EventID, WebhookID: d.WebhookID}
+}
+
+// Encode is the payload as Asynq stores it: "<tenant> <delivery> <event> <webhook>".
+func (p Payload) Encode() []byte {
+	return []byte(p.TenantID + " " + p.DeliveryID + " " + p.EventID + " " + p.WebhookID)
+}
+
+// ParsePayload reads a delivery task's payload, in either form.
+func ParsePayload(b []byte) (Payload, error) {
+	var p Payload
+	if len(b) > 0 && b[0] == '{' {
+		err := json.Unmarshal(b, &p)
+		return p, err
+	}
+	ids := strings.Split(string(b), " ")
+	if len(ids) != 4 || slices.Contains(ids, "") {
+		return p, fmt.Errorf("want 4 IDs, got %q", b)
+	}
+	return Payload{ids[0], ids[1], ids[2], ids[3]}, nil
 }
 
 // Settings are the delivery settings shared by the queue and the handler.
@@ -81,18 +103,14 @@ func (s Settings) MaxRetry() int { return max(25, 3*s.Schedule.Attempts()) }
 
 // NewDeliverTask builds the task of a delivery. Its TaskID is the delivery
 // ID, so one delivery can never be queued twice.
-func NewDeliverTask(d *webhook.Delivery, s Settings) (*asynq.Task, error) {
-	b, err := json.Marshal(PayloadOf(d))
-	if err != nil {
-		return nil, fmt.Errorf("tasks: encode payload: %w", err)
-	}
-	return asynq.NewTask(TypeDeliver, b,
+func NewDeliverTask(d *webhook.Delivery, s Settings) *asynq.Task {
+	return asynq.NewTask(TypeDeliver, PayloadOf(d).Encode(),
 		asynq.Queue(QueueName),
 		asynq.TaskID(d.ID),
 		asynq.MaxRetry(s.MaxRetry()),
 		asynq.Timeout(s.TaskTimeout()),
 		asynq.Retention(0),
-	), nil
+	)
 }
 
 // RetryError is returned by the handler after a failed attempt: the next

@@ -2,7 +2,6 @@ package tasks
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -42,16 +41,25 @@ func TestSettings(t *testing.T) {
 	if s.TaskTimeout() != 41*time.Second || s.ShutdownTimeout() <= s.TaskTimeout() || s.MaxRetry() <= s.Schedule.Attempts() {
 		t.Errorf("TaskTimeout %v, ShutdownTimeout %v, MaxRetry %d", s.TaskTimeout(), s.ShutdownTimeout(), s.MaxRetry())
 	}
-	task, err := NewDeliverTask(&webhook.Delivery{ID: "dlv_1", TenantID: "ten_1", WebhookID: "wh_1", EventID: "evt_1", EventType: "a.b"}, s)
-	if err != nil {
-		t.Fatal(err)
+	task := NewDeliverTask(&webhook.Delivery{ID: "dlv_1", TenantID: "ten_1", WebhookID: "wh_1", EventID: "evt_1", EventType: "a.b"}, s)
+	if got := string(task.Payload()); got != "ten_1 dlv_1 evt_1 wh_1" {
+		t.Errorf("payload = %q (IDs only)", got)
 	}
-	var p map[string]string
-	if err := json.Unmarshal(task.Payload(), &p); err != nil {
-		t.Fatal(err)
+}
+
+// A payload reads back in its own form and in the JSON of tasks queued
+// before it; anything else is refused.
+func TestParsePayload(t *testing.T) {
+	want := Payload{TenantID: "ten_1", DeliveryID: "dlv_1", EventID: "evt_1", WebhookID: "wh_1"}
+	for _, in := range []string{string(want.Encode()), `{"t":"ten_1","d":"dlv_1","e":"evt_1","w":"wh_1","y":"a.b"}`} {
+		if got, err := ParsePayload([]byte(in)); err != nil || got != want {
+			t.Errorf("ParsePayload(%s) = %+v, %v", in, got, err)
+		}
 	}
-	if len(p) != 5 || p["d"] != "dlv_1" || p["t"] != "ten_1" {
-		t.Errorf("payload = %v (IDs only)", p)
+	for _, in := range []string{"", "ten_1 dlv_1 evt_1", "ten_1 dlv_1  wh_1", "ten_1 dlv_1 evt_1 wh_1 x", "{"} {
+		if _, err := ParsePayload([]byte(in)); err == nil {
+			t.Errorf("ParsePayload(%q) took it", in)
+		}
 	}
 }
 
@@ -152,7 +160,7 @@ func run(t *testing.T, f *fakeStore, answer webhook.Attempt) (error, *fakeSender
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	q := &Queue{rec: noRecorder{}, store: f, settings: Settings{Schedule: webhook.Schedule{time.Second, 2 * time.Second}, DisableAfter: 1, EndpointConcurrency: 10}, log: log}
 	h := NewHandler(f, snd, q, log, nil)
-	payload, _ := json.Marshal(Payload{TenantID: "ten_1", DeliveryID: "dlv_1", EventID: "evt_1", WebhookID: "wh_1"})
+	payload := Payload{TenantID: "ten_1", DeliveryID: "dlv_1", EventID: "evt_1", WebhookID: "wh_1"}.Encode()
 	return h.ProcessTask(context.Background(), asynq.NewTask(TypeDeliver, payload)), snd
 }
 
