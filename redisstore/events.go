@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -173,12 +174,53 @@ func (s *Store) DeleteEvent(ctx context.Context, ev *webhook.Event, deliveries [
 
 // decodeEvent reads an event from its JSON (splitEvent's body).
 func decodeEvent(tenantID, id, body string) (*webhook.Event, error) {
-	var se storedEvent
-	if err := json.Unmarshal([]byte(body), &se); err != nil {
-		return nil, fmt.Errorf("redisstore: corrupt event: %w", err)
+	se, ok := cutEvent(body)
+	if !ok {
+		if err := json.Unmarshal([]byte(body), &se); err != nil {
+			return nil, fmt.Errorf("redisstore: corrupt event: %w", err)
+		}
 	}
 	return &webhook.Event{ID: id, TenantID: tenantID, Type: se.Type, Data: se.Data, ClientID: se.ClientID,
 		CreatedAt: unixMs(se.CreatedAt)}, nil
+}
+
+// cutEvent reads an event as CreateEvent writes it,
+// {"type":…,"data":{…}[,"client_id":…],"created_at":…}, without the JSON
+// decoder (every attempt reads its event); ok is false for anything else.
+// The type and client ID are plain (validated), so their quotes end them,
+// and everything after the data is plain: the data is what lies between.
+func cutEvent(body string) (se storedEvent, ok bool) {
+	const head, data, client, created = `{"type":"`, `","data":`, `,"client_id":"`, `,"created_at":`
+	rest, ok := strings.CutPrefix(body, head)
+	q := strings.IndexByte(rest, '"')
+	if !ok || q < 0 || strings.IndexByte(rest[:q], '\\') >= 0 || !strings.HasPrefix(rest[q:], data) {
+		return se, false
+	}
+	se.Type, rest = rest[:q], rest[q+len(data):]
+	c := strings.LastIndex(rest, created)
+	if c < 0 || !strings.HasSuffix(rest, "}") {
+		return se, false
+	}
+	n, err := strconv.ParseInt(rest[c+len(created):len(rest)-1], 10, 64)
+	if err != nil {
+		return se, false
+	}
+	se.CreatedAt, rest = n, rest[:c]
+	if strings.HasSuffix(rest, `"`) {
+		k := strings.LastIndex(rest, client)
+		if k < 0 {
+			return se, false
+		}
+		se.ClientID, rest = rest[k+len(client):len(rest)-1], rest[:k]
+		if strings.ContainsAny(se.ClientID, `"\\`) {
+			return se, false
+		}
+	}
+	if len(rest) < 2 || rest[0] != '{' || rest[len(rest)-1] != '}' {
+		return se, false
+	}
+	se.Data = json.RawMessage(rest)
+	return se, true
 }
 
 // GetEvent returns an event and the IDs of its deliveries by webhook ID.

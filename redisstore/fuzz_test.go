@@ -1,6 +1,9 @@
 package redisstore
 
 import (
+	"bytes"
+	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/tidingshq/tidings/webhook"
@@ -34,4 +37,39 @@ func FuzzDeliveryLine(f *testing.F) {
 
 func utf8(s string) string {
 	return string([]rune(s))
+}
+
+// An event as CreateEvent writes it reads back by hand as the JSON decoder
+// reads it, whatever its data holds; anything else is left to the decoder
+// (or read the same), and reading never panics.
+func FuzzEventBody(f *testing.F) {
+	f.Add("batch.progress", `{"created_at":1,"x":"\"}"}`, "order-1", int64(1764380000123))
+	f.Add("a.b", `{}`, "", int64(0))
+	f.Add(`we"ird\`, `{"client_id":"x","created_at":2}`, `c"id`, int64(-5))
+	f.Fuzz(func(t *testing.T, typ, data, clientID string, at int64) {
+		if !json.Valid([]byte(data)) || !strings.HasPrefix(strings.TrimSpace(data), "{") {
+			b, _ := json.Marshal(map[string]string{"k": data})
+			data = string(b)
+		}
+		var compact bytes.Buffer
+		_ = json.Compact(&compact, []byte(data))
+		body, err := compactJSON(storedEvent{Type: typ, Data: compact.Bytes(), ClientID: clientID, CreatedAt: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain := func(s string) bool {
+			return !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r > 0x7e || r == '"' || r == '\\' })
+		}
+		if _, ok := cutEvent(string(body)); !ok && plain(typ) && plain(clientID) {
+			t.Fatalf("cutEvent(%s) left a plain event to the decoder", body)
+		}
+		for _, in := range []string{string(body), data, typ} {
+			got, ok := cutEvent(in)
+			var want storedEvent
+			if ok && (json.Unmarshal([]byte(in), &want) != nil || want.Type != got.Type || !bytes.Equal(want.Data, got.Data) ||
+				want.ClientID != got.ClientID || want.CreatedAt != got.CreatedAt) {
+				t.Fatalf("cutEvent(%s) = %+v, the decoder reads %+v", in, got, want)
+			}
+		}
+	})
 }

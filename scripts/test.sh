@@ -62,7 +62,8 @@ fuzztime=${FUZZTIME:-20000x}
 if [ "$fuzztime" != 0 ] && [ $# -eq 0 ]; then
   echo "== fuzz ($fuzztime each)"
   for target in webhook:FuzzParseSchedule webhook:FuzzMatchPattern webhook:FuzzCanonicalJSON \
-                signing:FuzzSignVerify handlers:FuzzBinders redisstore:FuzzDeliveryLine; do
+                signing:FuzzSignVerify handlers:FuzzBinders redisstore:FuzzDeliveryLine \
+                redisstore:FuzzEventBody; do
     go test "./${target%%:*}" -run '^$' -fuzz "^${target#*:}\$" -fuzztime "$fuzztime" >/dev/null \
       || { echo "fuzz ${target} failed"; go test "./${target%%:*}" -run '^$' -fuzz "^${target#*:}\$" -fuzztime 2000x; exit 1; }
     echo "ok   fuzz ${target}"
