@@ -21,3 +21,19 @@ func BenchmarkParseDelivery(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAttemptEncoding writes what RecordAttempt stores for every
+// attempt: the attempt's line and the delivery's new header.
+func BenchmarkAttemptEncoding(b *testing.B) {
+	ms := 12.5
+	now := time.Now()
+	a := &webhook.Attempt{Attempt: 1, At: now, Trigger: webhook.TriggerScheduled, ResponseStatus: 200, ResponseTimeMs: 3,
+		Timing: webhook.Timing{ConnectMs: &ms, FirstByteMs: &ms}}
+	d := &webhook.Delivery{ID: webhook.NewID(webhook.PrefixDelivery, now), WebhookID: webhook.NewID(webhook.PrefixWebhook, now),
+		EventID: webhook.NewID(webhook.PrefixEvent, now), EventType: "batch.progress", Status: webhook.DeliverySucceeded, Attempt: 1,
+		MaxAttempts: 8, NextTrigger: webhook.TriggerScheduled, LastResponseStatus: 200, CreatedAt: now, UpdatedAt: now}
+	for b.Loop() {
+		_, _ = storeAttempt(a).MarshalJSON()
+		_ = headerOf(d)
+	}
+}

@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -139,10 +138,7 @@ return {d, e, full, w[2], state, wait}`)
 // its lease renewed for that delivery; renewing only a slot still held lets
 // the two deliveries' records land in either order.
 func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webhook.Attempt, outcome webhook.Outcome, endedRetry int, slot string, handedOn bool, lease time.Duration) (streak int, err error) {
-	raw, err := json.Marshal(storeAttempt(a))
-	if err != nil {
-		return 0, fmt.Errorf("redisstore: encode attempt: %w", err)
-	}
+	raw, _ := storeAttempt(a).MarshalJSON() // cannot fail
 	after := *d
 	after.Status = webhook.DeliveryPending
 	switch outcome {
@@ -300,21 +296,21 @@ func (s storedAttempt) MarshalJSON() ([]byte, error) {
 	if s.Next != 0 {
 		next = s.Next - s.At
 	}
-	v := []any{s.N, s.At, s.Status, s.Ms, s.Timing[0], s.Timing[1], s.Timing[2], s.Timing[3], s.Class, s.Err, next, s.Tr, s.Body}
+	v := []any{&s.N, &s.At, &s.Status, &s.Ms, &s.Timing[0], &s.Timing[1], &s.Timing[2], &s.Timing[3], &s.Class, &s.Err, &next, &s.Tr, &s.Body}
 	for len(v) > 4 && isZero(v[len(v)-1]) {
 		v = v[:len(v)-1]
 	}
-	return json.Marshal(v)
+	return appendArray(make([]byte, 0, 96+len(s.Err)+len(s.Body)), v...), nil
 }
 
 func isZero(v any) bool {
 	switch x := v.(type) {
-	case *float64:
-		return x == nil
-	case string:
-		return x == ""
-	case int64:
-		return x == 0
+	case **float64:
+		return *x == nil
+	case *string:
+		return *x == ""
+	case *int64:
+		return *x == 0
 	}
 	return false
 }

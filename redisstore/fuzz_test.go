@@ -3,6 +3,7 @@ package redisstore
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 
@@ -29,6 +30,14 @@ func FuzzDeliveryLine(f *testing.F) {
 		want.EventType, want.LastResponseBody, want.LastError = utf8(typ), utf8(body), utf8(errText)
 		if *got != want {
 			t.Fatalf("round trip of %q:\n got %+v\nwant %+v", deliveryLine(d), *got, want)
+		}
+		// The hand-written arrays are the encoder's, byte for byte.
+		f1, f2, none := float64(at)/7, math.Float64frombits(uint64(at)), (*float64)(nil)
+		p1, p2 := &f1, &f2
+		if want, err := compactJSON([]any{typ, errText, body, attempt, at, p1, p2, none}); err == nil {
+			if got := appendArray(nil, &typ, &errText, &body, &attempt, &at, &p1, &p2, &none); string(got) != string(want) {
+				t.Fatalf("appendArray = %s\nencoder     %s", got, want)
+			}
 		}
 		_, _, _ = parseDelivery("ten_1", "dlv_1", garbage)
 		_, _, _ = parseDelivery("ten_1", "dlv_1", "pending 0 "+garbage)
