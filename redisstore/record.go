@@ -94,15 +94,12 @@ func appendArray(b []byte, fields ...any) []byte {
 	return append(b, ']')
 }
 
-// appendString appends s as a JSON string; anything but printable ASCII
-// without quotes or backslashes goes through the encoder, which knows
-// JSON's escapes and invalid UTF-8.
+// appendString appends s as a JSON string; anything not plain goes through
+// the encoder, which knows JSON's escapes and invalid UTF-8.
 func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
-			enc, _ := compactJSON(s) // a string: cannot fail
-			return append(b, enc...)
-		}
+	if !webhook.PlainJSON(s) {
+		enc, _ := compactJSON(s) // a string: cannot fail
+		return append(b, enc...)
 	}
 	b = append(b, '"')
 	b = append(b, s...)

@@ -126,7 +126,7 @@ func (s *Sender) Payload(m webhook.Message) ([]byte, error) {
 // (canonical JSON from the API, json.Marshal for Tidings' own events), and
 // IDs and event types need no escaping; anything else takes the encoder.
 func Envelope(ev *webhook.Event) ([]byte, error) {
-	if !plainJSON(ev.ID) || !plainJSON(ev.Type) || len(ev.Data) == 0 {
+	if !webhook.PlainJSON(ev.ID) || !webhook.PlainJSON(ev.Type) || len(ev.Data) == 0 {
 		return encodeEnvelope(ev)
 	}
 	b := make([]byte, 0, len(`{"id":"","type":"","timestamp":"2006-01-02T15:04:05.000Z","data":}`)+len(ev.ID)+len(ev.Type)+len(ev.Data))
@@ -139,17 +139,6 @@ func Envelope(ev *webhook.Event) ([]byte, error) {
 	b = append(b, `","data":`...)
 	b = append(b, ev.Data...)
 	return append(b, '}'), nil
-}
-
-// plainJSON reports whether s is a JSON string's content as it is: no
-// quote, backslash or control character.
-func plainJSON(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
 }
 
 func encodeEnvelope(ev *webhook.Event) ([]byte, error) {

@@ -13,6 +13,19 @@ import (
 	"unicode/utf8"
 )
 
+// PlainJSON reports whether s goes between a JSON string's quotes as it is,
+// as encoding/json (and JSON.stringify) write it: printable ASCII without a
+// quote or a backslash. Hand-written JSON on the delivery path writes such
+// strings directly and leaves the rest to the encoder.
+func PlainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
 // CanonicalJSON rewrites a JSON value exactly as JavaScript's
 // JSON.stringify(JSON.parse(raw)) would, so that receivers that verify a
 // signature over JSON.stringify(req.body) compute the bytes that were signed:

@@ -1,8 +1,10 @@
 package webhook
 
 import (
+	"encoding/json"
 	"net/netip"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,6 +172,23 @@ func TestCanonicalJSON(t *testing.T) {
 	for _, bad := range []string{`{"a":}`, `{"a":1`, ``} {
 		if _, err := CanonicalJSON([]byte(bad)); err == nil {
 			t.Errorf("CanonicalJSON(%q) accepted bad JSON", bad)
+		}
+	}
+}
+
+// A plain string is written between its quotes unchanged by encoding/json.
+func TestPlainJSON(t *testing.T) {
+	for s, want := range map[string]bool{"": true, "evt_1K1CZ0Y057": true, "batch.progress": true, "<&> ~!": true,
+		"a\"b": false, "a\\b": false, "line\nbreak": false, "é": false, "\u2028": false, "\x7f": false, "\xff": false} {
+		if PlainJSON(s) != want {
+			t.Errorf("PlainJSON(%q) = %v", s, !want)
+		}
+		var enc strings.Builder
+		e := json.NewEncoder(&enc)
+		e.SetEscapeHTML(false)
+		_ = e.Encode(s)
+		if want && enc.String() != `"`+s+`"`+"\n" {
+			t.Errorf("PlainJSON(%q), but the encoder writes %s", s, enc.String())
 		}
 	}
 }
