@@ -193,8 +193,11 @@ func (s *Sender) Send(ctx context.Context, m webhook.Message, now time.Time) web
 		res.ErrorClass, res.Error = classify(ctx, err), err.Error()
 		return res
 	}
-	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, webhook.MaxResponseBody))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+	var excerpt []byte
+	if resp.ContentLength != 0 { // most receivers answer with none (and io.ReadAll allocates first)
+		excerpt, _ = io.ReadAll(io.LimitReader(resp.Body, webhook.MaxResponseBody))
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+	}
 	resp.Body.Close()
 	res.ResponseTimeMs = time.Since(tr.start).Milliseconds()
 	res.Timing = tr.timing()
