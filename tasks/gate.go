@@ -45,9 +45,8 @@ type gate struct {
 // waiter is a delivery waiting for a slot. Once picked, the slot (its
 // member in the webhook's in-flight set) is sent on granted.
 type waiter struct {
-	deliveryID string
-	picked     bool
-	granted    chan string
+	picked  bool
+	granted chan string
 }
 
 func newGates() *gates { return &gates{m: map[string]*gate{}, poll: slotPoll} }
@@ -96,11 +95,11 @@ func (g *gates) pick(webhookID string) *waiter {
 	return w
 }
 
-// wait waits for a slot of the webhook for the delivery: it returns
+// wait waits for a slot of the webhook for a delivery: it returns
 // (slot, true) if a slot was handed to it, ("", true) after a poll interval
 // with none (try to take one), and ("", false) at once if a slot is not
 // expected soon or the deadline has passed (defer).
-func (g *gates) wait(ctx context.Context, webhookID, deliveryID string, now, deadline time.Time) (slot string, again bool) {
+func (g *gates) wait(ctx context.Context, webhookID string, now, deadline time.Time) (slot string, again bool) {
 	g.mu.Lock()
 	e := g.get(webhookID)
 	left := deadline.Sub(now)
@@ -109,7 +108,7 @@ func (g *gates) wait(ctx context.Context, webhookID, deliveryID string, now, dea
 		g.mu.Unlock()
 		return "", false
 	}
-	w := &waiter{deliveryID: deliveryID, granted: make(chan string, 1)}
+	w := &waiter{granted: make(chan string, 1)}
 	e.waiters = append(e.waiters, w)
 	g.mu.Unlock()
 

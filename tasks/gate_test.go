@@ -10,26 +10,26 @@ func TestGatesWaitOnlyForFlowingEndpoints(t *testing.T) {
 	g := newGates()
 	ctx := context.Background()
 	now := time.Now()
-	if _, again := g.wait(ctx, "wh_a", "dlv_1", now, now.Add(time.Second)); again {
+	if _, again := g.wait(ctx, "wh_a", now, now.Add(time.Second)); again {
 		t.Fatal("waited for an endpoint that never gave a slot back")
 	}
 	g.released("wh_a", now)
 	// Nobody hands a slot over: the wait ends at the poll interval, to try again.
 	start := time.Now()
-	slot, again := g.wait(ctx, "wh_a", "dlv_1", now.Add(time.Millisecond), now.Add(time.Second))
+	slot, again := g.wait(ctx, "wh_a", now.Add(time.Millisecond), now.Add(time.Second))
 	if slot != "" || !again || time.Since(start) < slotPoll/2 {
 		t.Fatalf("wait = %q, %v after %s; want \"\", true after about %s", slot, again, time.Since(start), slotPoll)
 	}
 	if len(g.m["wh_a"].waiters) != 0 {
 		t.Fatal("a waiter that gave up is still in line")
 	}
-	if _, again := g.wait(ctx, "wh_a", "dlv_1", now.Add(flowingWithin), now.Add(time.Second)); again {
+	if _, again := g.wait(ctx, "wh_a", now.Add(flowingWithin), now.Add(time.Second)); again {
 		t.Fatal("waited for an endpoint that gave nothing back for flowingWithin")
 	}
-	if _, again := g.wait(ctx, "wh_a", "dlv_1", now.Add(time.Millisecond), now); again {
+	if _, again := g.wait(ctx, "wh_a", now.Add(time.Millisecond), now); again {
 		t.Fatal("waited past the deadline")
 	}
-	if _, again := g.wait(ctx, "wh_b", "dlv_1", now.Add(time.Millisecond), now.Add(time.Second)); again {
+	if _, again := g.wait(ctx, "wh_b", now.Add(time.Millisecond), now.Add(time.Second)); again {
 		t.Fatal("another endpoint's release counted")
 	}
 	if g.pick("wh_a") != nil {
@@ -50,33 +50,35 @@ func TestGatesHandOver(t *testing.T) {
 		again bool
 	}
 	results := make(chan result, 2)
-	for _, id := range []string{"dlv_1", "dlv_2"} {
+	var line []*waiter // the waiters, in the order they joined
+	for i := range 2 {
 		go func() {
-			slot, again := g.wait(ctx, "wh_a", id, now, now.Add(time.Hour))
+			slot, again := g.wait(ctx, "wh_a", now, now.Add(time.Hour))
 			results <- result{slot, again}
 		}()
-		for deadline := time.Now().Add(time.Second); ; { // in line, in order
+		for deadline := time.Now().Add(time.Second); len(line) == i; { // in line, in order
 			g.mu.Lock()
-			ws := g.m["wh_a"].waiters
-			last := len(ws) > 0 && ws[len(ws)-1].deliveryID == id
+			if ws := g.m["wh_a"].waiters; len(ws) == i+1 {
+				line = append(line, ws[i])
+			}
 			g.mu.Unlock()
-			if last || time.Now().After(deadline) {
-				break
+			if time.Now().After(deadline) {
+				t.Fatalf("waiter %d did not join the line", i+1)
 			}
 			time.Sleep(time.Millisecond)
 		}
 	}
 	w := g.pick("wh_a")
-	if w == nil || w.deliveryID != "dlv_1" {
-		t.Fatalf("picked %+v, want dlv_1", w)
+	if w == nil || w != line[0] {
+		t.Fatalf("picked %+v, want the first waiter", w)
 	}
 	w.granted <- "dlv_0"
 	if r := <-results; r.slot != "dlv_0" || !r.again {
 		t.Fatalf("the picked waiter got %+v, want slot dlv_0", r)
 	}
 	w = g.pick("wh_a")
-	if w == nil || w.deliveryID != "dlv_2" {
-		t.Fatalf("picked %+v, want dlv_2", w)
+	if w == nil || w != line[1] {
+		t.Fatalf("picked %+v, want the second waiter", w)
 	}
 	time.Sleep(g.poll + 50*time.Millisecond) // its poll interval ends while picked: it still takes the slot
 	w.granted <- "dlv_0"
@@ -102,7 +104,7 @@ func TestGatesWaitOnlyWhenASlotIsNear(t *testing.T) {
 	g.mu.Unlock()
 	done := make(chan bool)
 	go func() {
-		_, again := g.wait(context.Background(), "wh_a", "dlv_last_fits", now, now.Add(time.Second))
+		_, again := g.wait(context.Background(), "wh_a", now, now.Add(time.Second))
 		done <- again
 	}()
 	if again := <-done; !again {
@@ -111,7 +113,7 @@ func TestGatesWaitOnlyWhenASlotIsNear(t *testing.T) {
 	g.mu.Lock()
 	g.m["wh_a"].waiters = append(g.m["wh_a"].waiters, &waiter{})
 	g.mu.Unlock()
-	if _, again := g.wait(context.Background(), "wh_a", "dlv_too_many", now, now.Add(time.Second)); again {
+	if _, again := g.wait(context.Background(), "wh_a", now, now.Add(time.Second)); again {
 		t.Errorf("waited behind %d others at a slot per 5 ms", fits)
 	}
 }

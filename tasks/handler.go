@@ -118,7 +118,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			}
 		}
 		for deadline := h.now().Add(maxSlotWait); wait == webhook.WaitConcurrency; {
-			granted, again := h.gates.wait(ctx, d.WebhookID, d.ID, h.now(), deadline)
+			granted, again := h.gates.wait(ctx, d.WebhookID, h.now(), deadline)
 			if granted != "" {
 				wait, slot = "", granted
 			} else if again {
