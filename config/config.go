@@ -58,7 +58,7 @@ type EventType struct {
 func Default() Config {
 	return Config{
 		HTTPAddr:             ":8080",
-		RetrySchedule:        webhook.Schedule{5 * time.Second, 30 * time.Second, 5 * time.Minute, time.Hour},
+		RetrySchedule:        webhook.DefaultSchedule,
 		DeliveryTimeout:      30 * time.Second,
 		WorkerConcurrency:    50,
 		EndpointConcurrency:  10,

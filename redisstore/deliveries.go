@@ -22,16 +22,13 @@ func (s *Store) Begin(ctx context.Context, tenantID, deliveryID, eventID, webhoo
 	evKey, epKey := tenantID+"/"+eventID, tenantID+"/"+webhookID
 	ev, haveEvent := s.events.get(evKey)
 	ep, haveEndpoint := s.endpoints.get(epKey)
-	res, err := scriptBegin.Run(ctx, s.rdb, keys, lease.Milliseconds(), maxInFlight, slot, ep.version, haveEvent).Slice()
+	evt, _ := webhook.DeliveryEvent(deliveryID)
+	unrecorded := evt == eventID
+	res, err := scriptBegin.Run(ctx, s.rdb, keys, lease.Milliseconds(), maxInFlight, slot, ep.version, haveEvent, unrecorded).Slice()
 	if err != nil || len(res) != 6 {
 		return nil, wrap("begin attempt", err)
 	}
 	b := &webhook.Turn{}
-	if line, ok := res[0].(string); ok {
-		if b.Delivery, _, err = parseDelivery(tenantID, deliveryID, line); err != nil {
-			return nil, err
-		}
-	}
 	switch v := res[1].(type) {
 	case string:
 		if b.Event, err = decodeEvent(tenantID, eventID, splitEvent(v, nil)); err != nil {
@@ -42,6 +39,13 @@ func (s *Store) Begin(ctx context.Context, tenantID, deliveryID, eventID, webhoo
 		if v == 1 {
 			b.Event = ev
 		}
+	}
+	if line, ok := res[0].(string); ok {
+		if b.Delivery, _, err = parseDelivery(tenantID, deliveryID, line); err != nil {
+			return nil, err
+		}
+	} else if unrecorded && b.Event != nil {
+		b.Delivery = s.queued(b.Event, deliveryID, webhookID)
 	}
 	if h, ok := res[2].([]any); ok { // the whole hash: new or changed settings, or none
 		m := pairs(h)
@@ -88,7 +92,9 @@ func pairs(v any) map[string]string {
 // KEYS: 1-4 the delivery (deliveryKeys), 5 event string, 6 webhook hash,
 // 7 webhook in-flight ZSET, 8 webhook token bucket HASH.
 // ARGV: 1 lease ms, 2 max in flight, 3 the slot's member, 4 settings version of the
-// caller's copy of the webhook ("" for none), 5 "1" if the caller has the event.
+// caller's copy of the webhook ("" for none), 5 "1" if the caller has the event,
+// 6 "1" if the delivery may have no record (unrecorded): none then means
+// queued, if the event is kept.
 // Returns {delivery's first line or nil, event, webhook fields or 0, webhook
 // status, state, wait ms}. The event is its JSON, or nil if gone; when the
 // caller has it, 1 or 0 for kept or gone. The webhook's fields come only when
@@ -101,6 +107,8 @@ local d, st, test = false, nil, nil
 if v then
   local h, attempts -- unused; locals, since a script may not set globals
   st, test, h, attempts, d = parse(v)
+elseif ARGV[6] == '1' then
+  st, test = 'pending', '0'
 end
 local e, kept
 if ARGV[5] == '1' then
@@ -151,7 +159,9 @@ func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webho
 	after.LastResponseStatus, after.LastResponseBody, after.LastResponseTimeMs, after.LastError = a.ResponseStatus, a.ResponseBody, a.ResponseTimeMs, a.Error
 	ten := d.TenantID
 	keys := append(deliveryKeys(ten, d.ID), keyWebhook(ten, d.WebhookID), keyWebhookPending(ten, d.WebhookID), keyWebhookInflight(ten, d.WebhookID))
-	args := []any{raw, headerOf(&after), string(after.Status), ms(after.UpdatedAt), s.retention.Milliseconds(), d.ID, string(outcome), slot, handedOn, lease.Milliseconds()}
+	evt, _ := webhook.DeliveryEvent(d.ID)
+	args := []any{raw, headerOf(&after), string(after.Status), ms(after.UpdatedAt), s.retention.Milliseconds(), d.ID, string(outcome), slot, handedOn, lease.Milliseconds(),
+		evt == d.EventID}
 	n, err := scriptRecordAttempt.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
 		return 0, wrap("record attempt", err)
@@ -165,7 +175,8 @@ func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webho
 // ARGV: 1 attempt JSON, 2 the delivery's header after it, 3 its status after
 // it, 4 now ms, 5 retention ms, 6 delivery ID, 7 outcome, 8 the slot's
 // member, 9 "1" if the slot was handed on (renew it) else "0" (give it
-// back), 10 lease ms.
+// back), 10 lease ms, 11 "1" if the delivery may have no record (unrecorded):
+// then it was queued, and this attempt writes its first.
 // Returns the webhook's exhausted streak after this attempt (0 unless exhausted),
 // or -1 if the delivery no longer exists.
 var scriptRecordAttempt = redis.NewScript(luaDelivery + `
@@ -177,7 +188,10 @@ else
   redis.call('ZREM', KEYS[7], ARGV[8])
 end
 local v = delivery(KEYS[1], KEYS[2], KEYS[3], KEYS[4])
-if not v then return -1 end
+if not v then
+  if ARGV[11] ~= '1' then return -1 end
+  v = 'pending 0 []'
+end
 local st, test, _, attempts = parse(v)
 if st == 'pending' then
   st = ARGV[3]
@@ -204,13 +218,23 @@ func (s *Store) EndDeliveries(ctx context.Context, tenantID, webhookID string, i
 	if len(ids) == 0 {
 		return 0, nil
 	}
+	// A delivery with no record is still queued: the script writes its first
+	// from how it was queued (unless an attempt wrote one meanwhile).
+	queued, err := s.getQueued(ctx, tenantID, ids)
+	if err != nil {
+		return 0, err
+	}
 	keys := make([]string, 0, 4*len(ids)+1)
 	keys = append(keys, keyWebhookPending(tenantID, webhookID))
-	args := make([]any, 0, len(ids)+3)
-	args = append(args, string(status), ms(s.now()), reason)
-	for _, id := range ids {
+	args := make([]any, 0, 2*len(ids)+4)
+	args = append(args, string(status), ms(s.now()), reason, s.retention.Milliseconds())
+	for i, id := range ids {
 		keys = append(keys, deliveryKeys(tenantID, id)...)
-		args = append(args, id)
+		first := ""
+		if queued[i] != nil {
+			first = deliveryLine(queued[i])
+		}
+		args = append(args, id, first)
 	}
 	n, err := scriptEndDeliveries.Run(ctx, s.rdb, keys, args...).Int()
 	return n, wrap("end deliveries", err)
@@ -218,23 +242,29 @@ func (s *Store) EndDeliveries(ctx context.Context, tenantID, webhookID string, i
 
 // scriptEndDeliveries
 // KEYS: 1 webhook pending set, then per delivery its four deliveryKeys.
-// ARGV: 1 status, 2 now ms, 3 reason (last_error when set), 4… delivery IDs (same order).
+// ARGV: 1 status, 2 now ms, 3 reason (last_error when set), 4 retention ms,
+// then per delivery (same order) its ID and its first line as queued, for
+// one with no record ("" for none).
 // Returns the number of deliveries changed.
 var scriptEndDeliveries = redis.NewScript(luaDelivery + `
 local n = 0
 for i = 2, #KEYS, 4 do
+  local j = (i - 2) / 2 + 5
   local v = delivery(KEYS[i], KEYS[i + 1], KEYS[i + 2], KEYS[i + 3])
+  local ttl = 'KEEPTTL'
+  if not v and ARGV[j + 1] ~= '' then v, ttl = ARGV[j + 1], 'PX' end
   if v then
     local st, test, h, attempts = parse(v)
     if st == 'pending' then
       local f = cjson.decode(h)
       f[6], f[9] = 0, tonumber(ARGV[2]) -- next_retry_at, updated_at
       if ARGV[3] ~= '' then f[12] = ARGV[3] end -- last_error
-      redis.call('SET', KEYS[i], ARGV[1] .. ' ' .. test .. ' ' .. cjson.encode(f) .. attempts, 'KEEPTTL')
+      local line = ARGV[1] .. ' ' .. test .. ' ' .. cjson.encode(f) .. attempts
+      if ttl == 'PX' then redis.call('SET', KEYS[i], line, 'PX', ARGV[4]) else redis.call('SET', KEYS[i], line, 'KEEPTTL') end
       n = n + 1
     end
   end
-  redis.call('SREM', KEYS[1], ARGV[(i - 2) / 4 + 4])
+  redis.call('SREM', KEYS[1], ARGV[j])
 end
 return n`)
 

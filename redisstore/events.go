@@ -42,10 +42,63 @@ func (s *Store) CreateEvent(ctx context.Context, ev *webhook.Event, deliveries [
 			p.ZRemRangeByLex(ctx, keyEvents(ten), "-", cut)
 			p.SAdd(ctx, keyTypes(ten), ev.Type)
 		}
-		s.addDeliveries(ctx, p, ev, deliveries)
+		s.addDeliveries(ctx, p, ev, deliveries, test)
 		return nil
 	})
 	return wrap("create event", err)
+}
+
+// unrecorded reports whether d, a new delivery of ev, goes without a record
+// of its own until something happens to it: its ID names the event
+// (webhook.NewDeliveryID), and everything else about it is in the event
+// key's records and the Store's settings (queued). A queued task costs Redis
+// a quarter less. A test delivery is recorded, as the event does not say so.
+func unrecorded(ev *webhook.Event, d *webhook.Delivery, test bool) bool {
+	id, ok := webhook.DeliveryEvent(d.ID)
+	return ok && id == ev.ID && !test
+}
+
+// queued is a delivery of ev that has no record: as it was queued with the
+// event, before its first attempt.
+func (s *Store) queued(ev *webhook.Event, id, webhookID string) *webhook.Delivery {
+	return &webhook.Delivery{ID: id, TenantID: ev.TenantID, WebhookID: webhookID, EventID: ev.ID, EventType: ev.Type,
+		Status: webhook.DeliveryPending, MaxAttempts: s.attempts, NextTrigger: webhook.TriggerScheduled, EndedRetry: -1,
+		CreatedAt: ev.CreatedAt, UpdatedAt: ev.CreatedAt}
+}
+
+// getQueued reads deliveries that have no record from their events: nil
+// for any whose event is gone or does not list it.
+func (s *Store) getQueued(ctx context.Context, tenantID string, ids []string) ([]*webhook.Delivery, error) {
+	p := s.rdb.Pipeline()
+	evs := make([]*redis.StringCmd, len(ids))
+	for i, id := range ids {
+		if evt, ok := webhook.DeliveryEvent(id); ok {
+			evs[i] = p.Get(ctx, keyEvent(tenantID, evt))
+		}
+	}
+	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, wrap("get deliveries", err)
+	}
+	out := make([]*webhook.Delivery, len(ids))
+	for i, id := range ids {
+		if evs[i] == nil || evs[i].Err() != nil {
+			continue
+		}
+		byWebhook := map[string]string{}
+		body := splitEvent(evs[i].Val(), byWebhook)
+		for wh, dlv := range byWebhook {
+			if dlv != id {
+				continue
+			}
+			evt, _ := webhook.DeliveryEvent(id)
+			ev, err := decodeEvent(tenantID, evt, body)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = s.queued(ev, id, wh)
+		}
+	}
+	return out, nil
 }
 
 // deliveryRecords is what an event key carries after its JSON: a line
@@ -76,13 +129,16 @@ func splitEvent(raw string, byWebhook map[string]string) string {
 	return body
 }
 
-// addDeliveries queues the writes of new deliveries of an event whose key
-// was written before (as CreateEvent's own SET already carries them).
-func (s *Store) addDeliveries(ctx context.Context, p redis.Pipeliner, ev *webhook.Event, deliveries []*webhook.Delivery) {
+// addDeliveries queues the writes of new deliveries of an event (whose key
+// carries their records: CreateEvent's own SET, or AddDeliveries' append):
+// each one's record unless it can go without (unrecorded), and indexes.
+func (s *Store) addDeliveries(ctx context.Context, p redis.Pipeliner, ev *webhook.Event, deliveries []*webhook.Delivery, test bool) {
 	ten := ev.TenantID
 	cut := "(" + webhook.IDBound(webhook.PrefixDelivery, s.now().Add(-s.retention))
 	for _, d := range deliveries {
-		p.Set(ctx, keyDelivery(ten, d.ID), deliveryLine(d), s.retention)
+		if !unrecorded(ev, d, test) {
+			p.Set(ctx, keyDelivery(ten, d.ID), deliveryLine(d), s.retention)
+		}
 		p.ZAdd(ctx, keyWebhookDeliveries(ten, d.WebhookID), redis.Z{Member: d.ID})
 		p.ZRemRangeByLex(ctx, keyWebhookDeliveries(ten, d.WebhookID), "-", cut)
 		p.SAdd(ctx, keyWebhookPending(ten, d.WebhookID), d.ID)
@@ -90,14 +146,16 @@ func (s *Store) addDeliveries(ctx context.Context, p redis.Pipeliner, ev *webhoo
 }
 
 // AddDeliveries writes new deliveries of an existing event (recover); the
-// event key gets their records if it is still there.
+// event key gets their records if it is still there. They are recorded
+// whole: their IDs are not the event's (webhook.NewID), since one could
+// otherwise take the ID of another webhook's delivery of the event.
 func (s *Store) AddDeliveries(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery) error {
 	if len(deliveries) == 0 {
 		return nil
 	}
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Eval(ctx, luaAppendIfExists, []string{keyEvent(ev.TenantID, ev.ID)}, deliveryRecords(deliveries))
-		s.addDeliveries(ctx, p, ev, deliveries)
+		s.addDeliveries(ctx, p, ev, deliveries, false)
 		return nil
 	})
 	return wrap("add deliveries", err)
@@ -307,6 +365,7 @@ func (s *Store) GetDeliveries(ctx context.Context, tenantID string, ids []string
 		return nil, wrap("get deliveries", err)
 	}
 	out := make([]*webhook.Delivery, len(ids))
+	var missing []int
 	for i, id := range ids {
 		v, err := vals[i].Result()
 		switch {
@@ -315,10 +374,26 @@ func (s *Store) GetDeliveries(ctx context.Context, tenantID string, ids []string
 				return nil, err
 			}
 		case errors.Is(err, redis.Nil):
-			out[i] = legacyDelivery(tenantID, id, legacy[i].Val())
+			if out[i] = legacyDelivery(tenantID, id, legacy[i].Val()); out[i] == nil {
+				missing = append(missing, i)
+			}
 		default:
 			return nil, wrap("get deliveries", err)
 		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	unrecordedIDs := make([]string, len(missing))
+	for j, i := range missing {
+		unrecordedIDs[j] = ids[i]
+	}
+	queued, err := s.getQueued(ctx, tenantID, unrecordedIDs)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range missing {
+		out[i] = queued[j]
 	}
 	return out, nil
 }
@@ -351,6 +426,13 @@ func (s *Store) DeliveryAttempts(ctx context.Context, tenantID, id string) (*web
 		if v := lines.Val(); v != "" {
 			raws = append(raws, strings.Split(v, "\n")...)
 		}
+	}
+	if d == nil {
+		queued, err := s.getQueued(ctx, tenantID, []string{id})
+		if err != nil {
+			return nil, nil, err
+		}
+		d = queued[0]
 	}
 	if d == nil {
 		return nil, nil, wrap("get delivery", webhook.ErrNotFound)

@@ -55,7 +55,10 @@ package redisstore
 //	tidings:{ten}:d:<dlv>             STRING the delivery and its attempts, a line each (see
 //	                                  record.go); rewritten whole on each attempt (exact size,
 //	                                  where APPEND would over-allocate); TTL = log retention,
-//	                                  renewed on each attempt
+//	                                  renewed on each attempt. A delivery stored with its event
+//	                                  (its ID names the event: webhook.NewDeliveryID) has none
+//	                                  until its first attempt or cancellation: reads make it
+//	                                  up from the event key's record (unrecorded)
 //	tidings:{ten}:dlv:<dlv>           HASH  a delivery as written before the :d: string, with
 //	tidings:{ten}:dlv:<dlv>:att       STRING its attempts (one JSON array per line), or before
 //	tidings:{ten}:dlv:<dlv>:attempts  LIST  that in a list: read as they are, moved into the :d:

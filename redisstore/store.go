@@ -24,6 +24,7 @@ import (
 type Store struct {
 	rdb       redis.UniversalClient
 	retention time.Duration
+	attempts  int
 	now       func() time.Time
 
 	// What Begin read before, so a delivery's turn does not carry them
@@ -38,6 +39,10 @@ type Store struct {
 type Options struct {
 	// Retention is how long events, deliveries and attempts are kept.
 	Retention time.Duration
+	// Attempts is the max_attempts of a delivery not attempted yet: one
+	// run of the ladder (webhook.Schedule.Attempts). Zero means the default
+	// ladder's.
+	Attempts int
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -50,7 +55,10 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	if opts.Retention <= 0 {
 		opts.Retention = 168 * time.Hour
 	}
-	return &Store{rdb: rdb, retention: opts.Retention, now: opts.Now,
+	if opts.Attempts <= 0 {
+		opts.Attempts = webhook.DefaultSchedule.Attempts()
+	}
+	return &Store{rdb: rdb, retention: opts.Retention, attempts: opts.Attempts, now: opts.Now,
 		events: newCache[*webhook.Event](16 << 20), endpoints: newCache[versioned](4 << 20),
 		endpointLists: newCache[endpointList](8 << 20)}
 }

@@ -190,6 +190,101 @@ func TestRecordAttemptAndEnd(t *testing.T) {
 	}
 }
 
+// A delivery stored with its event (an ID of webhook.NewDeliveryID) has no
+// record until something happens to it; until then every read makes it up
+// from the event, and the first attempt or cancellation writes it.
+func TestUnrecordedDelivery(t *testing.T) {
+	_, rc := redistest.New(t)
+	s := New(rc, Options{Retention: time.Hour, Attempts: 7})
+	ctx := context.Background()
+	ep, _, _ := fixture(t, s)
+	ten := ep.TenantID
+	now := time.UnixMilli(time.Now().UnixMilli()).UTC() // as stored
+	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: ten, Type: "batch.done", Data: json.RawMessage(`{"n":1}`), CreatedAt: now}
+	var ds []*webhook.Delivery
+	for _, wh := range []string{ep.ID, "wh_b", "wh_c"} {
+		ds = append(ds, &webhook.Delivery{ID: webhook.NewDeliveryID(ev.ID, nil), TenantID: ten, WebhookID: wh, EventID: ev.ID,
+			EventType: ev.Type, Status: webhook.DeliveryPending, MaxAttempts: 7, NextTrigger: webhook.TriggerScheduled, CreatedAt: now, UpdatedAt: now})
+	}
+	if err := s.CreateEvent(ctx, ev, ds, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		if n := rc.Exists(ctx, keyDelivery(ten, d.ID)).Val(); n != 0 {
+			t.Fatalf("delivery %s has a record before its first attempt", d.ID)
+		}
+	}
+	want := *ds[0]
+	want.EndedRetry = -1
+	got, err := s.GetDelivery(ctx, ten, ds[0].ID)
+	if err != nil || !reflect.DeepEqual(*got, want) {
+		t.Fatalf("queued delivery = %+v, %v\nwant %+v", got, err, want)
+	}
+	if d, attempts, err := s.DeliveryAttempts(ctx, ten, ds[1].ID); err != nil || d.WebhookID != "wh_b" || len(attempts) != 0 {
+		t.Errorf("DeliveryAttempts = %+v %v, %v", d, attempts, err)
+	}
+	page, err := s.ListDeliveries(ctx, ten, ep.ID, DeliveryFilter{Status: webhook.DeliveryPending}, "", 10)
+	if err != nil || len(page.Items) != 2 || page.Items[0].ID != ds[0].ID { // and the fixture's
+		t.Errorf("ListDeliveries = %+v, %v", page.Items, err)
+	}
+	if _, err := s.GetDelivery(ctx, ten, webhook.NewDeliveryID(ev.ID, nil)); !errors.Is(err, webhook.ErrNotFound) {
+		t.Errorf("a delivery the event does not list = %v", err)
+	}
+
+	// Its turn: Begin makes it up too, and the first attempt writes its record.
+	turn, err := s.Begin(ctx, ten, ds[0].ID, ev.ID, ep.ID, ds[0].ID, 5, time.Minute)
+	if err != nil || turn.Delivery == nil || !reflect.DeepEqual(*turn.Delivery, want) || !turn.Holding {
+		t.Fatalf("Begin = %+v, %v", turn, err)
+	}
+	a := &webhook.Attempt{Attempt: 1, At: time.Now(), ErrorClass: webhook.ErrorHTTPStatus, ResponseStatus: 500, NextRetryAt: time.Now().Add(time.Minute)}
+	if _, err := s.RecordAttempt(ctx, turn.Delivery, a, webhook.OutcomeRetry, 0, ds[0].ID, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	got, attempts, err := s.DeliveryAttempts(ctx, ten, ds[0].ID)
+	if err != nil || got.Status != webhook.DeliveryPending || got.Attempt != 1 || got.MaxAttempts != 7 || len(attempts) != 1 || !got.CreatedAt.Equal(now) {
+		t.Errorf("after an attempt = %+v %+v, %v", got, attempts, err)
+	}
+	if ttl := rc.PTTL(ctx, keyDelivery(ten, ds[0].ID)).Val(); ttl <= 0 || ttl > time.Hour {
+		t.Errorf("record TTL = %v, want the retention", ttl)
+	}
+
+	// Cancelled before its turn: the cancellation is its first record.
+	if n, err := s.EndDeliveries(ctx, ten, "wh_b", []string{ds[1].ID}, webhook.DeliveryCancelled, "webhook deleted"); n != 1 || err != nil {
+		t.Fatalf("EndDeliveries = %d, %v", n, err)
+	}
+	got, err = s.GetDelivery(ctx, ten, ds[1].ID)
+	if err != nil || got.Status != webhook.DeliveryCancelled || got.LastError != "webhook deleted" || got.EventType != ev.Type || got.WebhookID != "wh_b" {
+		t.Errorf("cancelled = %+v, %v", got, err)
+	}
+	if ttl := rc.PTTL(ctx, keyDelivery(ten, ds[1].ID)).Val(); ttl <= 0 || ttl > time.Hour {
+		t.Errorf("cancelled record TTL = %v, want the retention", ttl)
+	}
+
+	// Its event gone, a delivery with no record is gone too.
+	rc.Del(ctx, keyEvent(ten, ev.ID))
+	s.events = newCache[*webhook.Event](1 << 20)
+	if _, err := s.GetDelivery(ctx, ten, ds[2].ID); !errors.Is(err, webhook.ErrNotFound) {
+		t.Errorf("delivery of an expired event = %v", err)
+	}
+	if turn, err := s.Begin(ctx, ten, ds[2].ID, ev.ID, "wh_c", ds[2].ID, 5, time.Minute); err != nil || turn.Delivery != nil || turn.Holding {
+		t.Errorf("Begin of a delivery whose event expired = %+v, %v", turn, err)
+	}
+	if got, _ := s.GetDelivery(ctx, ten, ds[0].ID); got == nil || got.Attempt != 1 {
+		t.Errorf("a recorded delivery outlives its event: %+v", got)
+	}
+
+	// A test delivery is recorded at once.
+	tev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: ten, Type: "webhook.test", Data: json.RawMessage(`{}`), CreatedAt: now}
+	td := &webhook.Delivery{ID: webhook.NewDeliveryID(tev.ID, nil), TenantID: ten, WebhookID: ep.ID, EventID: tev.ID, EventType: tev.Type,
+		Status: webhook.DeliveryPending, MaxAttempts: 7, Test: true, CreatedAt: now, UpdatedAt: now}
+	if err := s.CreateEvent(ctx, tev, []*webhook.Delivery{td}, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetDelivery(ctx, ten, td.ID); err != nil || !got.Test || rc.Exists(ctx, keyDelivery(ten, td.ID)).Val() != 1 {
+		t.Errorf("test delivery = %+v, %v", got, err)
+	}
+}
+
 // Indexes are trimmed to the retention as new entries are written, and
 // expired events leave lists.
 func TestRetentionTrimsIndexes(t *testing.T) {

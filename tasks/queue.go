@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -151,10 +152,27 @@ func (q *Queue) Notify(ctx context.Context, tenantID, eventType string, data any
 }
 
 // NewDelivery is a new pending delivery of ev to a webhook, with one run of
-// the ladder.
+// the ladder, for an event stored before (recover).
 func (q *Queue) NewDelivery(ev *webhook.Event, webhookID, trigger string, now time.Time) *webhook.Delivery {
+	return q.newDelivery(webhook.NewID(webhook.PrefixDelivery, now), ev, webhookID, trigger, now)
+}
+
+// deliveries are the new deliveries of an event to these webhooks, stored
+// with it: their IDs are the event's (webhook.NewDeliveryID), distinct.
+func (q *Queue) deliveries(ev *webhook.Event, webhookIDs ...string) []*webhook.Delivery {
+	ds := make([]*webhook.Delivery, 0, len(webhookIDs))
+	taken := func(id string) bool {
+		return slices.ContainsFunc(ds, func(d *webhook.Delivery) bool { return d.ID == id })
+	}
+	for _, wh := range webhookIDs {
+		ds = append(ds, q.newDelivery(webhook.NewDeliveryID(ev.ID, taken), ev, wh, webhook.TriggerScheduled, ev.CreatedAt))
+	}
+	return ds
+}
+
+func (q *Queue) newDelivery(id string, ev *webhook.Event, webhookID, trigger string, now time.Time) *webhook.Delivery {
 	return &webhook.Delivery{
-		ID: webhook.NewID(webhook.PrefixDelivery, now), TenantID: ev.TenantID, WebhookID: webhookID,
+		ID: id, TenantID: ev.TenantID, WebhookID: webhookID,
 		EventID: ev.ID, EventType: ev.Type, Status: webhook.DeliveryPending,
 		MaxAttempts: q.settings.Schedule.Attempts(), NextTrigger: trigger, CreatedAt: now, UpdatedAt: now,
 	}
@@ -169,12 +187,13 @@ func (q *Queue) Publish(ctx context.Context, ev *webhook.Event) ([]*webhook.Deli
 	if err != nil {
 		return nil, err
 	}
-	var ds []*webhook.Delivery
+	var matched []string
 	for _, e := range endpoints {
 		if e.Status == webhook.StatusActive && webhook.Matches(e.Events, ev.Type) {
-			ds = append(ds, q.NewDelivery(ev, e.ID, webhook.TriggerScheduled, ev.CreatedAt))
+			matched = append(matched, e.ID)
 		}
 	}
+	ds := q.deliveries(ev, matched...)
 	return ds, q.write(ctx, ev, ds, false)
 }
 
@@ -184,7 +203,7 @@ func (q *Queue) Test(ctx context.Context, ep *webhook.Endpoint) (*webhook.Event,
 	now := time.Now()
 	data, _ := json.Marshal(map[string]string{"test_id": webhook.NewID("test_", now), "message": "This is a test webhook"})
 	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: ep.TenantID, Type: "webhook.test", Data: data, CreatedAt: now}
-	d := q.NewDelivery(ev, ep.ID, webhook.TriggerScheduled, now)
+	d := q.deliveries(ev, ep.ID)[0]
 	d.Test = true
 	return ev, d, q.write(ctx, ev, []*webhook.Delivery{d}, true)
 }

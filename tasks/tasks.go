@@ -31,9 +31,10 @@ const QueueName = "webhooks"
 // Payload is a delivery task's payload: IDs only. The body and the secret
 // stay in the store, so neither reaches Asynq, its heartbeat or the dashboard.
 // Asynq keeps the payload in every queued task's hash (and copies it into
-// worker heartbeats), so it is written as the four IDs separated by spaces
-// (Encode); tasks queued before that carry JSON with the short keys below,
-// which ParsePayload still reads.
+// worker heartbeats), so it is written as the IDs separated by spaces
+// (Encode), the event's left out when the delivery's ID names it
+// (webhook.DeliveryEvent); tasks queued before that carry JSON with the
+// short keys below, which ParsePayload still reads.
 type Payload struct {
 	TenantID   string `json:"t"`
 	DeliveryID string `json:"d"`
@@ -46,12 +47,17 @@ func PayloadOf(d *webhook.Delivery) Payload {
 	return Payload{TenantID: d.TenantID, DeliveryID: d.ID, EventID: d.EventID, WebhookID: d.WebhookID}
 }
 
-// Encode is the payload as Asynq stores it: "<tenant> <delivery> <event> <webhook>".
+// Encode is the payload as Asynq stores it: "<tenant> <delivery> <webhook>"
+// when the delivery's ID names its event, else "<tenant> <delivery> <event>
+// <webhook>".
 func (p Payload) Encode() []byte {
+	if evt, ok := webhook.DeliveryEvent(p.DeliveryID); ok && evt == p.EventID {
+		return []byte(p.TenantID + " " + p.DeliveryID + " " + p.WebhookID)
+	}
 	return []byte(p.TenantID + " " + p.DeliveryID + " " + p.EventID + " " + p.WebhookID)
 }
 
-// ParsePayload reads a delivery task's payload, in either form.
+// ParsePayload reads a delivery task's payload, in any of its forms.
 func ParsePayload(b []byte) (Payload, error) {
 	var p Payload
 	if len(b) > 0 && b[0] == '{' {
@@ -59,10 +65,18 @@ func ParsePayload(b []byte) (Payload, error) {
 		return p, err
 	}
 	ids := strings.Split(string(b), " ")
-	if len(ids) != 4 || slices.Contains(ids, "") {
-		return p, fmt.Errorf("want 4 IDs, got %q", b)
+	if slices.Contains(ids, "") {
+		return p, fmt.Errorf("want 3 or 4 IDs, got %q", b)
 	}
-	return Payload{ids[0], ids[1], ids[2], ids[3]}, nil
+	switch len(ids) {
+	case 4:
+		return Payload{ids[0], ids[1], ids[2], ids[3]}, nil
+	case 3:
+		if evt, ok := webhook.DeliveryEvent(ids[1]); ok {
+			return Payload{ids[0], ids[1], evt, ids[2]}, nil
+		}
+	}
+	return p, fmt.Errorf("want 3 or 4 IDs, got %q", b)
 }
 
 // Settings are the delivery settings shared by the queue and the handler.

@@ -61,6 +61,15 @@ func TestParsePayload(t *testing.T) {
 			t.Errorf("ParsePayload(%q) took it", in)
 		}
 	}
+	// A delivery whose ID names its event leaves the event out.
+	evt := webhook.NewID(webhook.PrefixEvent, time.Now())
+	want = Payload{TenantID: "ten_1", DeliveryID: webhook.NewDeliveryID(evt, nil), EventID: evt, WebhookID: "wh_1"}
+	if enc := string(want.Encode()); strings.Contains(enc, evt) {
+		t.Errorf("payload %q carries the event ID", enc)
+	}
+	if got, err := ParsePayload(want.Encode()); err != nil || got != want {
+		t.Errorf("ParsePayload(%s) = %+v, %v", want.Encode(), got, err)
+	}
 }
 
 // fakeStore is a hand-written store for the handler.

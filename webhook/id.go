@@ -3,6 +3,7 @@ package webhook
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -34,6 +35,38 @@ func NewID(prefix string, now time.Time) string {
 		b[11+i] = crockford[x&31]
 	}
 	return prefix + string(b[:])
+}
+
+// NewDeliveryID returns the ID of a new delivery of the event eventID: the
+// event's 26 characters and 4 random ones, so a delivery's event is known
+// from its ID alone (DeliveryEvent), and the store keeps no record of a
+// delivery until something happens to it. The caller keeps the IDs of one
+// event's deliveries distinct (taken).
+func NewDeliveryID(eventID string, taken func(id string) bool) string {
+	for {
+		var r [deliverySuffix]byte
+		_, _ = rand.Read(r[:])
+		for i, x := range r {
+			r[i] = crockford[x&31]
+		}
+		id := PrefixDelivery + strings.TrimPrefix(eventID, PrefixEvent) + string(r[:])
+		if taken == nil || !taken(id) {
+			return id
+		}
+	}
+}
+
+// deliverySuffix is the length of a delivery ID's own part (20 bits).
+const deliverySuffix = 4
+
+// DeliveryEvent returns the ID of a delivery's event, for IDs made by
+// NewDeliveryID; ok is false for others (IDs made before, by NewID).
+func DeliveryEvent(deliveryID string) (eventID string, ok bool) {
+	body, ok := strings.CutPrefix(deliveryID, PrefixDelivery)
+	if !ok || len(body) != 26+deliverySuffix {
+		return "", false
+	}
+	return PrefixEvent + body[:26], true
 }
 
 // lastMicros makes IDs of one process strictly increasing even when two are

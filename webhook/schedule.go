@@ -33,6 +33,9 @@ func ParseSchedule(s string) (Schedule, error) {
 	return out, nil
 }
 
+// DefaultSchedule is TIDINGS_RETRY_SCHEDULE's default.
+var DefaultSchedule = Schedule{5 * time.Second, 30 * time.Second, 5 * time.Minute, time.Hour}
+
 // Attempts is the number of attempts in one run of the ladder.
 func (s Schedule) Attempts() int { return len(s) + 1 }
 

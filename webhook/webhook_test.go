@@ -118,6 +118,30 @@ func TestIDsSortByTime(t *testing.T) {
 	}
 }
 
+func TestDeliveryIDs(t *testing.T) {
+	base := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	ev, later := NewID(PrefixEvent, base), NewID(PrefixEvent, base.Add(time.Millisecond))
+	seen := map[string]bool{}
+	for range 2000 { // 2,000 of 2^20 suffixes: collisions are likely, and must be avoided
+		id := NewDeliveryID(ev, func(id string) bool { return seen[id] })
+		if seen[id] {
+			t.Fatalf("NewDeliveryID returned a taken ID %s", id)
+		}
+		seen[id] = true
+		if got, ok := DeliveryEvent(id); !ok || got != ev {
+			t.Fatalf("DeliveryEvent(%s) = %s, %v; want %s", id, got, ok, ev)
+		}
+		if !strings.HasPrefix(id, PrefixDelivery) || id >= NewDeliveryID(later, nil) || id <= IDBound(PrefixDelivery, base) {
+			t.Fatalf("%s does not sort by its event's time", id)
+		}
+	}
+	for _, id := range []string{NewID(PrefixDelivery, base), "dlv_", "evt_" + ev[4:] + "ABCD", ""} {
+		if got, ok := DeliveryEvent(id); ok {
+			t.Errorf("DeliveryEvent(%q) = %s, want none", id, got)
+		}
+	}
+}
+
 func TestSecretFormat(t *testing.T) {
 	s := NewSecret()
 	if len(s) != len("whsec_")+44 || s[:6] != "whsec_" {

@@ -114,7 +114,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	store := redisstore.New(hot, redisstore.Options{Retention: cfg.LogRetention})
+	store := redisstore.New(hot, redisstore.Options{Retention: cfg.LogRetention, Attempts: cfg.RetrySchedule.Attempts()})
 	settings := tasks.Settings{Schedule: cfg.RetrySchedule, Timeout: cfg.DeliveryTimeout, DisableAfter: cfg.DisableAfterFailures, EndpointConcurrency: cfg.EndpointConcurrency}
 	client := asynq.NewClientFromRedisClient(hot)
 	inspector := asynq.NewInspectorFromRedisClient(rc)
