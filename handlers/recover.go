@@ -58,20 +58,16 @@ func (a *API) recoverWebhook(c *gin.Context) {
 	requeued := 0
 	after := ""
 	for {
-		events, dlvIDs, err := a.store.EventsBetween(ctx, e.TenantID, e.ID, since, until, after, 500)
+		events, dlvIDs, next, err := a.store.EventsBetween(ctx, e.TenantID, e.ID, since, until, after, 500)
 		if err != nil {
 			fail(c, a.log, err)
 			return
 		}
-		if len(events) == 0 {
-			break
-		}
-		after = events[len(events)-1].ID
 		var existing []string
 		var fresh []*webhook.Delivery
 		byEvent := map[string]*webhook.Event{}
 		for i, ev := range events {
-			if ev.Type == "" || !webhook.Matches(e.Events, ev.Type) {
+			if !webhook.Matches(e.Events, ev.Type) {
 				continue
 			}
 			if dlvIDs[i] != "" {
@@ -109,6 +105,10 @@ func (a *API) recoverWebhook(c *gin.Context) {
 			}
 			requeued++
 		}
+		if next == "" {
+			break
+		}
+		after = next
 	}
 	c.JSON(http.StatusAccepted, gin.H{"requeued": requeued})
 }

@@ -130,7 +130,7 @@ func (s *Store) getEndpoints(ctx context.Context, tenantID string, ids []string)
 // ListEndpoints pages through a tenant's webhooks, newest first, optionally
 // only those with the given status.
 func (s *Store) ListEndpoints(ctx context.Context, tenantID string, status webhook.EndpointStatus, cursor string, limit int) (Page[*webhook.Endpoint], error) {
-	return scanIndex(ctx, s.rdb, keyWebhooks(tenantID), cursor, limit, func(ids []string) ([]*webhook.Endpoint, []string, error) {
+	return scanIndex(ctx, zsetIndex(s.rdb, keyWebhooks(tenantID)), cursor, limit, func(ids []string) ([]*webhook.Endpoint, []string, error) {
 		all, kept, err := s.getEndpoints(ctx, tenantID, ids)
 		if err != nil || status == "" {
 			return all, kept, err
@@ -292,7 +292,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) ([]stri
 		p.Incr(ctx, keyWebhooksVersion(tenantID))
 		// Its delivery index, slots and bucket go too; the deliveries
 		// themselves expire with the log retention.
-		p.Del(ctx, keyWebhookDeliveries(tenantID, id), keyWebhookInflight(tenantID, id), keyWebhookBucket(tenantID, id))
+		p.Del(ctx, keyWebhookDeliveries(tenantID, id), keyLegacyWebhookDeliveries(tenantID, id), keyWebhookInflight(tenantID, id), keyWebhookBucket(tenantID, id))
 		return nil
 	})
 	if err != nil {

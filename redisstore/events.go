@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -34,12 +35,10 @@ func (s *Store) CreateEvent(ctx context.Context, ev *webhook.Event, deliveries [
 		return fmt.Errorf("redisstore: encode event: %w", err)
 	}
 	ten := ev.TenantID
-	cut := "(" + webhook.IDBound(webhook.PrefixEvent, s.now().Add(-s.retention))
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, keyEvent(ten, ev.ID), append(body, deliveryRecords(deliveries)...), s.retention)
 		if !test {
-			p.ZAdd(ctx, keyEvents(ten), redis.Z{Member: ev.ID})
-			p.ZRemRangeByLex(ctx, keyEvents(ten), "-", cut)
+			s.addToIndex(ctx, p, keyEvents(ten), ev.ID, ev.CreatedAt)
 			p.SAdd(ctx, keyTypes(ten), ev.Type)
 		}
 		s.addDeliveries(ctx, p, ev, deliveries, test)
@@ -134,13 +133,11 @@ func splitEvent(raw string, byWebhook map[string]string) string {
 // each one's record unless it can go without (unrecorded), and indexes.
 func (s *Store) addDeliveries(ctx context.Context, p redis.Pipeliner, ev *webhook.Event, deliveries []*webhook.Delivery, test bool) {
 	ten := ev.TenantID
-	cut := "(" + webhook.IDBound(webhook.PrefixDelivery, s.now().Add(-s.retention))
 	for _, d := range deliveries {
 		if !unrecorded(ev, d, test) {
 			p.Set(ctx, keyDelivery(ten, d.ID), deliveryLine(d), s.retention)
 		}
-		p.ZAdd(ctx, keyWebhookDeliveries(ten, d.WebhookID), redis.Z{Member: d.ID})
-		p.ZRemRangeByLex(ctx, keyWebhookDeliveries(ten, d.WebhookID), "-", cut)
+		s.addToIndex(ctx, p, keyWebhookDeliveries(ten, d.WebhookID), d.ID, d.CreatedAt)
 		p.SAdd(ctx, keyWebhookPending(ten, d.WebhookID), d.ID)
 	}
 }
@@ -169,18 +166,36 @@ const luaAppendIfExists = `
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('APPEND', KEYS[1], ARGV[1]) end
 return 0`
 
-// EventsBetween returns a batch of at most limit events of a tenant created
-// in [since, until], oldest first, starting after the event ID after (""
-// for the start), with the ID of this webhook's delivery of each, if any.
-func (s *Store) EventsBetween(ctx context.Context, tenantID, webhookID string, since, until time.Time, after string, limit int) ([]*webhook.Event, []string, error) {
-	min := "[" + webhook.IDBound(webhook.PrefixEvent, since)
+// EventsBetween returns a batch of the events of a tenant created in
+// [since, until], oldest first, from position after ("" for the start), with
+// the ID of this webhook's delivery of each ("" for none), and the position
+// of the next batch ("" after the last). A batch reads limit index entries,
+// so it may hold fewer events (or none) before the last.
+func (s *Store) EventsBetween(ctx context.Context, tenantID, webhookID string, since, until time.Time, after string, limit int) ([]*webhook.Event, []string, string, error) {
+	start := strconv.FormatInt(since.UnixMilli(), 10) + "-0"
 	if after != "" {
-		min = "(" + after
+		entry, ok := entryOf(after, webhook.PrefixEvent)
+		if !ok {
+			return nil, nil, "", badCursor()
+		}
+		start = "(" + entry
 	}
-	max := "(" + webhook.IDBound(webhook.PrefixEvent, until.Add(time.Millisecond))
-	ids, err := s.rdb.ZRangeByLex(ctx, keyEvents(tenantID), &redis.ZRangeBy{Min: min, Max: max, Count: int64(limit)}).Result()
-	if err != nil || len(ids) == 0 {
-		return nil, nil, wrap("events between", err)
+	// An entry is never earlier than its event and at most indexSlack later.
+	end := strconv.FormatInt(until.Add(indexSlack).UnixMilli(), 10) + "-" + strconv.FormatUint(math.MaxUint64, 10)
+	msgs, err := s.rdb.XRangeN(ctx, keyEvents(tenantID), start, end, int64(limit)).Result()
+	if err != nil {
+		return nil, nil, "", wrap("events between", err)
+	}
+	next := ""
+	if len(msgs) == limit {
+		next = webhook.PrefixEvent + msgs[len(msgs)-1].ID
+	}
+	lo, hi := webhook.IDBound(webhook.PrefixEvent, since), webhook.IDBound(webhook.PrefixEvent, until.Add(time.Millisecond))
+	var ids []string
+	for _, m := range msgs {
+		if id := str(m.Values["i"]); id >= lo && id < hi {
+			ids = append(ids, id)
+		}
 	}
 	p := s.rdb.Pipeline()
 	evs := make([]*redis.StringCmd, len(ids))
@@ -190,39 +205,37 @@ func (s *Store) EventsBetween(ctx context.Context, tenantID, webhookID string, s
 		dls[i] = p.HGet(ctx, keyLegacyEventDeliveries(tenantID, id), webhookID)
 	}
 	if _, err := p.Exec(ctx); err != nil && err != redis.Nil {
-		return nil, nil, wrap("events between", err)
+		return nil, nil, "", wrap("events between", err)
 	}
-	out := make([]*webhook.Event, len(ids))
-	dlvs := make([]string, len(ids))
+	var out []*webhook.Event
+	var dlvs []string
 	for i := range ids {
-		dlvs[i] = dls[i].Val()
-		if evs[i].Err() == nil {
-			byWebhook := map[string]string{}
-			ev, err := decodeEvent(tenantID, ids[i], splitEvent(evs[i].Val(), byWebhook))
-			if err != nil {
-				return nil, nil, err
-			}
-			out[i] = ev
-			if id, ok := byWebhook[webhookID]; ok {
-				dlvs[i] = id
-			}
-		} else {
-			out[i] = &webhook.Event{ID: ids[i]} // expired: a placeholder that keeps the cursor
+		if evs[i].Err() != nil {
+			continue // expired
 		}
+		byWebhook := map[string]string{}
+		ev, err := decodeEvent(tenantID, ids[i], splitEvent(evs[i].Val(), byWebhook))
+		if err != nil {
+			return nil, nil, "", err
+		}
+		dlv, ok := byWebhook[webhookID]
+		if !ok {
+			dlv = dls[i].Val()
+		}
+		out, dlvs = append(out, ev), append(dlvs, dlv)
 	}
-	return out, dlvs, nil
+	return out, dlvs, next, nil
 }
 
 // DeleteEvent removes an event whose deliveries could not be queued, so a
-// failed publish leaves nothing behind.
+// failed publish leaves nothing behind but index entries, which lists skip
+// (as those of expired events) until the retention trims them.
 func (s *Store) DeleteEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery) error {
 	ten := ev.TenantID
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, keyEvent(ten, ev.ID))
-		p.ZRem(ctx, keyEvents(ten), ev.ID)
 		for _, d := range deliveries {
 			p.Del(ctx, keyDelivery(ten, d.ID)) // just created: no keys of the layout before
-			p.ZRem(ctx, keyWebhookDeliveries(ten, d.WebhookID), d.ID)
 			p.SRem(ctx, keyWebhookPending(ten, d.WebhookID), d.ID)
 		}
 		return nil
@@ -304,7 +317,7 @@ func (s *Store) GetEvent(ctx context.Context, tenantID, id string) (*webhook.Eve
 // type (filtered while paging: a per-type index would cost more memory per
 // event than it saves). Events past retention have left the index.
 func (s *Store) ListEvents(ctx context.Context, tenantID, eventType, cursor string, limit int) (Page[*webhook.Event], error) {
-	return scanIndex(ctx, s.rdb, keyEvents(tenantID), cursor, limit, func(ids []string) ([]*webhook.Event, []string, error) {
+	return scanIndex(ctx, streamIndex(s.rdb, keyEvents(tenantID), webhook.PrefixEvent), cursor, limit, func(ids []string) ([]*webhook.Event, []string, error) {
 		if len(ids) == 0 {
 			return nil, nil, nil
 		}
@@ -456,7 +469,7 @@ type DeliveryFilter struct {
 
 // ListDeliveries pages through a webhook's deliveries, newest first.
 func (s *Store) ListDeliveries(ctx context.Context, tenantID, webhookID string, f DeliveryFilter, cursor string, limit int) (Page[*webhook.Delivery], error) {
-	return scanIndex(ctx, s.rdb, keyWebhookDeliveries(tenantID, webhookID), cursor, limit, func(ids []string) ([]*webhook.Delivery, []string, error) {
+	return scanIndex(ctx, streamIndex(s.rdb, keyWebhookDeliveries(tenantID, webhookID), webhook.PrefixDelivery), cursor, limit, func(ids []string) ([]*webhook.Delivery, []string, error) {
 		ds, err := s.GetDeliveries(ctx, tenantID, ids)
 		if err != nil {
 			return nil, nil, err

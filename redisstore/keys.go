@@ -5,10 +5,12 @@ package redisstore
 //
 // Keys of one tenant share the hash tag {ten_…}, so every multi-key
 // transaction and Lua script below touches one cluster slot; the same code
-// runs on Redis Cluster. Indexes are sorted sets with score 0 whose members
-// are IDs: IDs sort by creation time (webhook.NewID), so "newest first" is
-// ZREVRANGEBYLEX, a cursor is the last ID returned, and a retention cut-off is
-// an ID bound (ZREMRANGEBYLEX). Times inside hashes are Unix milliseconds.
+// runs on Redis Cluster. The small indexes are sorted sets with score 0 whose
+// members are IDs: IDs sort by creation time (webhook.NewID), so "newest
+// first" is ZREVRANGEBYLEX and a cursor is the last ID returned. The indexes
+// of events and deliveries are streams of IDs, an entry per ID, trimmed to
+// the retention as they are written (index.go). Times inside hashes are Unix
+// milliseconds.
 //
 // Global (written by the API):
 //
@@ -42,10 +44,14 @@ package redisstore
 //	                                  reached (or with the webhook)
 //	tidings:{ten}:wh:<wh>:bucket      HASH  tokens, ts: the webhook's rate_limit token bucket;
 //	                                  TTL 60s
-//	tidings:{ten}:wh:<wh>:dlvs        ZSET  index of the webhook's deliveries; trimmed to
-//	                                  the log retention on each write
-//	tidings:{ten}:evts                ZSET  index of events (test events excluded); trimmed
-//	                                  to retention
+//	tidings:{ten}:wh:<wh>:deliveries  STREAM index of the webhook's deliveries (index.go);
+//	                                  trimmed to the log retention on each write
+//	tidings:{ten}:wh:<wh>:dlvs        ZSET  the same, written before the stream: no longer
+//	                                  read or written; deleted with the webhook
+//	tidings:{ten}:events              STREAM index of events (test events excluded);
+//	                                  trimmed to retention
+//	tidings:{ten}:evts                ZSET  the same, written before the stream: no longer
+//	                                  read or written
 //	tidings:{ten}:evt:<evt>           STRING JSON event with data (no newline), then a line
 //	                                  "\n<webhook ID> <delivery ID>" per delivery: at most one
 //	                                  delivery per (event, webhook); TTL = log retention
@@ -83,17 +89,20 @@ func tag(tenantID string) string { return tagOpen + tenantID + "}" }
 
 const tagOpen = "tidings:{"
 
-func keyTenant(ten string) string                { return tagOpen + ten + "}:tenant" }
-func keyTenantKeys(ten string) string            { return tagOpen + ten + "}:keys" }
-func keyWebhooks(ten string) string              { return tagOpen + ten + "}:whs" }
-func keyWebhooksVersion(ten string) string       { return tagOpen + ten + "}:whv" }
-func keyWebhook(ten, wh string) string           { return tagOpen + ten + "}:wh:" + wh }
-func keyWebhookPending(ten, wh string) string    { return tagOpen + ten + "}:wh:" + wh + ":pending" }
-func keyWebhookDeliveries(ten, wh string) string { return tagOpen + ten + "}:wh:" + wh + ":dlvs" }
-func keyWebhookInflight(ten, wh string) string   { return tagOpen + ten + "}:wh:" + wh + ":inflight" }
-func keyWebhookBucket(ten, wh string) string     { return tagOpen + ten + "}:wh:" + wh + ":bucket" }
-func keyEvents(ten string) string                { return tagOpen + ten + "}:evts" }
-func keyEvent(ten, evt string) string            { return tagOpen + ten + "}:evt:" + evt }
+func keyTenant(ten string) string             { return tagOpen + ten + "}:tenant" }
+func keyTenantKeys(ten string) string         { return tagOpen + ten + "}:keys" }
+func keyWebhooks(ten string) string           { return tagOpen + ten + "}:whs" }
+func keyWebhooksVersion(ten string) string    { return tagOpen + ten + "}:whv" }
+func keyWebhook(ten, wh string) string        { return tagOpen + ten + "}:wh:" + wh }
+func keyWebhookPending(ten, wh string) string { return tagOpen + ten + "}:wh:" + wh + ":pending" }
+func keyWebhookDeliveries(ten, wh string) string {
+	return tagOpen + ten + "}:wh:" + wh + ":deliveries"
+}
+func keyLegacyWebhookDeliveries(ten, wh string) string { return tagOpen + ten + "}:wh:" + wh + ":dlvs" }
+func keyWebhookInflight(ten, wh string) string         { return tagOpen + ten + "}:wh:" + wh + ":inflight" }
+func keyWebhookBucket(ten, wh string) string           { return tagOpen + ten + "}:wh:" + wh + ":bucket" }
+func keyEvents(ten string) string                      { return tagOpen + ten + "}:events" }
+func keyEvent(ten, evt string) string                  { return tagOpen + ten + "}:evt:" + evt }
 func keyLegacyEventDeliveries(ten, evt string) string {
 	return tagOpen + ten + "}:evt:" + evt + ":dlvs"
 }

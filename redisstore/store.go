@@ -88,7 +88,8 @@ type Page[T any] struct {
 	NextCursor string // empty on the last page
 }
 
-// EncodeCursor makes an opaque cursor from the last ID of a page.
+// EncodeCursor makes an opaque cursor from the position of the last item of
+// a page (its ID, or its entry in a stream index: see index.go).
 func EncodeCursor(id string) string {
 	if id == "" {
 		return ""
@@ -108,48 +109,51 @@ func DecodeCursor(c, prefix string) (string, bool) {
 	return string(b), true
 }
 
-// scanIndex walks an ID index newest first from after cursor, asking keep
+// scanIndex walks an index newest first from after cursor, asking keep
 // which IDs of each batch to return, until limit are kept or the index ends.
-// keep returns the kept items and, for each ID, whether it was kept. At most
-// maxScan IDs are examined per call, so a rare filter answers a short page
-// with a cursor rather than walking a huge index.
-func scanIndex[T any](ctx context.Context, rdb redis.UniversalClient, key, cursor string, limit int,
+// keep returns the kept items and their IDs. At most maxScan IDs are
+// examined per call, so a rare filter answers a short page with a cursor
+// rather than walking a huge index.
+func scanIndex[T any](ctx context.Context, idx index, cursor string, limit int,
 	keep func(ids []string) ([]T, []string, error)) (Page[T], error) {
 	const maxScan = 5000
 	var page Page[T]
-	var keptIDs []string
-	max := "+"
-	if cursor != "" {
-		max = "(" + cursor
-	}
+	var keptPositions []string
+	after := cursor
 	scanned := 0
 	for {
 		batch := limit + 1 - len(page.Items)
 		if batch < 20 {
 			batch = 20
 		}
-		ids, err := rdb.ZRevRangeByLex(ctx, key, &redis.ZRangeBy{Max: max, Min: "-", Count: int64(batch)}).Result()
+		ids, positions, err := idx(ctx, after, batch)
 		if err != nil {
-			return page, wrap("list", err)
+			return page, err
 		}
 		items, kept, err := keep(ids)
 		if err != nil {
 			return page, err
 		}
+		position := make(map[string]string, len(ids))
+		for i, id := range ids {
+			position[id] = positions[i]
+		}
+		for _, id := range kept {
+			keptPositions = append(keptPositions, position[id])
+		}
 		page.Items = append(page.Items, items...)
-		keptIDs = append(keptIDs, kept...)
 		scanned += len(ids)
 		if len(page.Items) > limit {
 			page.Items = page.Items[:limit]
-			page.NextCursor = EncodeCursor(keptIDs[limit-1])
+			page.NextCursor = EncodeCursor(keptPositions[limit-1])
 			return page, nil
 		}
 		if len(ids) < batch {
 			return page, nil
 		}
-		max = "(" + ids[len(ids)-1]
+		after = positions[len(positions)-1]
 		if scanned >= maxScan {
-			page.NextCursor = EncodeCursor(ids[len(ids)-1])
+			page.NextCursor = EncodeCursor(after)
 			return page, nil
 		}
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -53,8 +55,8 @@ func TestKeySchema(t *testing.T) {
 	ten := ep.TenantID
 	want := map[string]string{
 		keyTenants: "zset", keyTenant(ten): "hash", keyTenantKeys(ten): "hash", keyWebhooks(ten): "zset",
-		keyWebhook(ten, ep.ID): "hash", keyWebhookPending(ten, ep.ID): "set", keyWebhookDeliveries(ten, ep.ID): "zset",
-		keyWebhooksVersion(ten): "string", keyEvents(ten): "zset", keyEvent(ten, ev.ID): "string",
+		keyWebhook(ten, ep.ID): "hash", keyWebhookPending(ten, ep.ID): "set", keyWebhookDeliveries(ten, ep.ID): "stream",
+		keyWebhooksVersion(ten): "string", keyEvents(ten): "stream", keyEvent(ten, ev.ID): "string",
 		keyLegacyEventDeliveries(ten, ev.ID): "none", keyDelivery(ten, d.ID): "string", keyLegacyDelivery(ten, d.ID): "none",
 		keyTypes(ten): "set",
 	}
@@ -103,7 +105,7 @@ func TestEventDeliveryRecords(t *testing.T) {
 	if _, byWebhook, _ := s.GetEvent(ctx, ten, ev.ID); len(byWebhook) != 2 || byWebhook["wh_other"] != later.ID || byWebhook[ep.ID] != d.ID {
 		t.Errorf("after recover: %v", byWebhook)
 	}
-	events, dlvs, err := s.EventsBetween(ctx, ten, "wh_other", ev.CreatedAt.Add(-time.Second), time.Now(), "", 10)
+	events, dlvs, _, err := s.EventsBetween(ctx, ten, "wh_other", ev.CreatedAt.Add(-time.Second), time.Now(), "", 10)
 	if err != nil || len(events) != 1 || string(events[0].Data) != string(ev.Data) || dlvs[0] != later.ID {
 		t.Errorf("EventsBetween = %+v %v, %v", events, dlvs, err)
 	}
@@ -127,7 +129,7 @@ func TestEventDeliveryRecords(t *testing.T) {
 	if err != nil || got.ID != ev.ID || string(got.Data) != `{"a":1}` || byWebhook[ep.ID] != d.ID {
 		t.Errorf("legacy event = %+v %v, %v", got, byWebhook, err)
 	}
-	if _, dlvs, _ := s.EventsBetween(ctx, ten, ep.ID, time.UnixMilli(0), time.Now(), "", 10); len(dlvs) != 1 || dlvs[0] != d.ID {
+	if _, dlvs, _, _ := s.EventsBetween(ctx, ten, ep.ID, time.UnixMilli(0), time.Now(), "", 10); len(dlvs) != 1 || dlvs[0] != d.ID {
 		t.Errorf("legacy EventsBetween deliveries = %v", dlvs)
 	}
 }
@@ -285,6 +287,91 @@ func TestUnrecordedDelivery(t *testing.T) {
 	}
 }
 
+// The stream indexes keep the order entries were added in, each entry never
+// earlier than its item's creation: an event created before the last entry
+// (another process's clock) is entered at that entry's time, and a window
+// of creation times still finds it by its own.
+func TestStreamIndex(t *testing.T) {
+	s, rc := newStore(t, time.Hour)
+	ctx := context.Background()
+	ep, first, _ := fixture(t, s)
+	ten := ep.TenantID
+	base := first.CreatedAt.Add(10 * time.Second)
+	var evs []*webhook.Event
+	for i, at := range []time.Time{base, base.Add(-5 * time.Second), base.Add(-5 * time.Second), base.Add(2 * time.Second)} {
+		id := webhook.IDBound(webhook.PrefixEvent, at) + fmt.Sprintf("%015d", i) // NewID would not go back in time
+		ev := &webhook.Event{ID: id, TenantID: ten, Type: "batch.done", Data: json.RawMessage(`{}`), CreatedAt: at}
+		if err := s.CreateEvent(ctx, ev, nil, false); err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	entries := rc.XRange(ctx, keyEvents(ten), "-", "+").Val()
+	wantEntries := []string{
+		strconv.FormatInt(first.CreatedAt.UnixMilli(), 10) + "-0", strconv.FormatInt(base.UnixMilli(), 10) + "-0",
+		strconv.FormatInt(base.UnixMilli(), 10) + "-1", strconv.FormatInt(base.UnixMilli(), 10) + "-2",
+		strconv.FormatInt(base.Add(2*time.Second).UnixMilli(), 10) + "-0",
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.ID)
+	}
+	if !reflect.DeepEqual(got, wantEntries) {
+		t.Errorf("entries = %v, want %v", got, wantEntries)
+	}
+
+	// Newest first as added, two a page, each once.
+	var listed []string
+	cursor := ""
+	for range 5 {
+		page, err := s.ListEvents(ctx, ten, "", cursor, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range page.Items {
+			listed = append(listed, ev.ID)
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		cursor, _ = DecodeCursor(page.NextCursor, webhook.PrefixEvent)
+	}
+	if want := []string{evs[3].ID, evs[2].ID, evs[1].ID, evs[0].ID, first.ID}; !reflect.DeepEqual(listed, want) {
+		t.Errorf("listed %v, want %v", listed, want)
+	}
+
+	// A window around the early two finds them by creation time, though
+	// their entries are later; one entry at a time, as batches run.
+	var found []string
+	after := ""
+	for range 10 {
+		events, _, next, err := s.EventsBetween(ctx, ten, ep.ID, base.Add(-6*time.Second), base.Add(-time.Second), after, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range events {
+			found = append(found, ev.ID)
+		}
+		if next == "" {
+			break
+		}
+		after = next
+	}
+	if want := []string{evs[1].ID, evs[2].ID}; !reflect.DeepEqual(found, want) {
+		t.Errorf("EventsBetween found %v, want %v", found, want)
+	}
+
+	for _, bad := range []string{"evt_", "evt_12", "evt_x-1", "evt_1-2-3", "dlv_1-0"} {
+		var ve *webhook.ValidationError
+		if _, err := s.ListEvents(ctx, ten, "", bad, 2); !errors.As(err, &ve) {
+			t.Errorf("cursor %q: %v, want a validation error", bad, err)
+		}
+		if _, _, _, err := s.EventsBetween(ctx, ten, ep.ID, base, base, bad, 2); !errors.As(err, &ve) {
+			t.Errorf("EventsBetween after %q: %v, want a validation error", bad, err)
+		}
+	}
+}
+
 // Indexes are trimmed to the retention as new entries are written, and
 // expired events leave lists.
 func TestRetentionTrimsIndexes(t *testing.T) {
@@ -292,13 +379,14 @@ func TestRetentionTrimsIndexes(t *testing.T) {
 	ctx := context.Background()
 	ep, old, _ := fixture(t, s)
 	later := New(rc, Options{Retention: time.Hour, Now: func() time.Time { return time.Now().Add(2 * time.Hour) }})
-	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, time.Now().Add(2*time.Hour)), TenantID: ep.TenantID, Type: "batch.done", Data: json.RawMessage(`{}`), CreatedAt: time.Now()}
+	at := time.Now().Add(2 * time.Hour)
+	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, at), TenantID: ep.TenantID, Type: "batch.done", Data: json.RawMessage(`{}`), CreatedAt: at}
 	if err := later.CreateEvent(ctx, ev, nil, false); err != nil {
 		t.Fatal(err)
 	}
-	ids := rc.ZRange(ctx, keyEvents(ep.TenantID), 0, -1).Val()
-	if len(ids) != 1 || ids[0] != ev.ID {
-		t.Errorf("index after trim = %v (old %s)", ids, old.ID)
+	entries := rc.XRange(ctx, keyEvents(ep.TenantID), "-", "+").Val()
+	if len(entries) != 1 || entries[0].Values["i"] != ev.ID {
+		t.Errorf("index after trim = %v (old %s)", entries, old.ID)
 	}
 	// An event whose key expired is skipped by lists.
 	rc.Del(ctx, keyEvent(ep.TenantID, ev.ID))

@@ -298,7 +298,7 @@ func TestDevWithoutRedis(t *testing.T) {
 		t.Fatalf("dev banner lacks tokens:\n%s", out)
 	}
 	rc := newReceiver(t, nil)
-	in.webhook(demo[1], rc.URL, "*")
+	wh, _ := in.webhook(demo[1], rc.URL, "*")
 	r := publish(in, demo[1], "computation.complete", map[string]any{"ok": true})
 	eventually(t, 10*time.Second, "delivery in dev", func() bool { return rc.count() == 1 })
 	// The embedded Redis runs the same scripts: the attempt is recorded.
@@ -311,6 +311,25 @@ func TestDevWithoutRedis(t *testing.T) {
 		publish(in, demo[1], "computation.complete", map[string]any{"i": i})
 	}
 	eventually(t, 20*time.Second, "more deliveries in dev", func() bool { return rc.count() == 21 })
+	// Its indexes (streams) page, and recover reads them.
+	seen := map[string]bool{}
+	for path := "/v1/webhooks/" + wh + "/deliveries?limit=8"; path != ""; {
+		page := in.must(200, "GET", path, demo[1], nil)
+		for _, d := range page.list() {
+			seen[d["id"].(string)] = true
+		}
+		path = ""
+		if next, _ := page.get("next_cursor").(string); next != "" {
+			path = "/v1/webhooks/" + wh + "/deliveries?limit=8&cursor=" + next
+		}
+	}
+	if len(seen) != 21 {
+		t.Errorf("listed %d deliveries in dev, want 21", len(seen))
+	}
+	since := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	if r := in.must(202, "POST", "/v1/webhooks/"+wh+"/recover", demo[1], map[string]any{"since": since}); r.get("requeued") != 0.0 {
+		t.Errorf("recover in dev requeued %v, want 0", r.get("requeued"))
+	}
 	in.must(200, "GET", "/v1/tenants", admin[1], nil)
 	// The dashboard is mounted behind basic auth.
 	req, _ := http.NewRequest("GET", in.base+"/monitoring/", nil)
