@@ -38,7 +38,7 @@ func (s *Store) CreateEvent(ctx context.Context, ev *webhook.Event, deliveries [
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, keyEvent(ten, ev.ID), append(body, deliveryRecords(deliveries)...), s.retention)
 		if !test {
-			s.addToIndex(ctx, p, keyEvents(ten), ev.ID, ev.CreatedAt)
+			s.addToIndex(ctx, p, keyEvents(ten), ev.ID)
 			p.SAdd(ctx, keyTypes(ten), ev.Type)
 		}
 		s.addDeliveries(ctx, p, ev, deliveries, test)
@@ -137,7 +137,7 @@ func (s *Store) addDeliveries(ctx context.Context, p redis.Pipeliner, ev *webhoo
 		if !unrecorded(ev, d, test) {
 			p.Set(ctx, keyDelivery(ten, d.ID), deliveryLine(d), s.retention)
 		}
-		s.addToIndex(ctx, p, keyWebhookDeliveries(ten, d.WebhookID), d.ID, d.CreatedAt)
+		s.addToIndex(ctx, p, keyWebhookDeliveries(ten, d.WebhookID), d.ID)
 		p.SAdd(ctx, keyWebhookPending(ten, d.WebhookID), d.ID)
 	}
 }
@@ -172,7 +172,7 @@ return 0`
 // of the next batch ("" after the last). A batch reads limit index entries,
 // so it may hold fewer events (or none) before the last.
 func (s *Store) EventsBetween(ctx context.Context, tenantID, webhookID string, since, until time.Time, after string, limit int) ([]*webhook.Event, []string, string, error) {
-	start := strconv.FormatInt(since.UnixMilli(), 10) + "-0"
+	start := strconv.FormatInt(max(since.Add(-indexSlack).UnixMilli(), 0), 10) + "-0"
 	if after != "" {
 		entry, ok := entryOf(after, webhook.PrefixEvent)
 		if !ok {
@@ -180,7 +180,6 @@ func (s *Store) EventsBetween(ctx context.Context, tenantID, webhookID string, s
 		}
 		start = "(" + entry
 	}
-	// An entry is never earlier than its event and at most indexSlack later.
 	end := strconv.FormatInt(until.Add(indexSlack).UnixMilli(), 10) + "-" + strconv.FormatUint(math.MaxUint64, 10)
 	msgs, err := s.rdb.XRangeN(ctx, keyEvents(tenantID), start, end, int64(limit)).Result()
 	if err != nil {

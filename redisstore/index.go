@@ -13,40 +13,26 @@ import (
 
 // The event and delivery lists, which take an entry per event and per
 // delivery, are streams: one entry per ID (field "i"), kept in a listpack
-// at ~40 bytes, where a sorted set member costs ~135 (skiplist node,
-// dictionary entry, member string). An entry's ID is the creation time (Unix
-// ms) of what it lists or, when the stream's last entry is later (another
-// process's clock, or requests finishing out of order), that entry's time:
-// entries keep the order they were added in, and an entry is never earlier
-// than its item's creation and, with the processes' clocks within a minute
-// of each other, not more than indexSlack later. Newest first is XREVRANGE,
-// a list's cursor is the entry of its last item, and the retention trims
-// by entry ID (MINID). The smaller lists (tenants, webhooks) stay sorted
-// sets of IDs (zsetIndex).
+// at ~50 bytes, where a sorted set member costs ~135 (skiplist node,
+// dictionary entry, member string). Entries are added with XADD * (a plain
+// command, no script): they keep the order they were added in, and an
+// entry's ID is Redis's clock when it was added, which is within indexSlack
+// of its item's creation as long as the processes' clocks are within a
+// minute of Redis's. Newest first is XREVRANGE, a list's cursor is the entry
+// of its last item, and the retention trims by entry ID (MINID). The smaller
+// lists (tenants, webhooks) stay sorted sets of IDs (zsetIndex).
 
-// indexSlack bounds how much later than its item's creation an entry may
-// be: a window of creation times is read with this much more at its end.
+// indexSlack bounds how far an entry's time may be from its item's
+// creation: a window of creation times is read with this much more on
+// either side, and filtered by ID.
 const indexSlack = time.Minute
 
-// addToIndex queues adding id, created at t, to the stream index key, and
-// trimming the index to the retention.
-func (s *Store) addToIndex(ctx context.Context, p redis.Pipeliner, key, id string, t time.Time) {
+// addToIndex queues adding id to the stream index key, and trimming the
+// index to the retention.
+func (s *Store) addToIndex(ctx context.Context, p redis.Pipeliner, key, id string) {
 	cut := strconv.FormatInt(s.now().Add(-s.retention).UnixMilli(), 10) + "-0"
-	p.Eval(ctx, luaIndexAdd, []string{key}, id, t.UnixMilli(), cut)
+	p.XAdd(ctx, &redis.XAddArgs{Stream: key, MinID: cut, Values: []string{"i", id}})
 }
-
-// luaIndexAdd: KEYS[1] a stream index; ARGV[1] the ID to add, ARGV[2] its
-// creation time (ms), ARGV[3] the first entry ID to keep (retention). Sent
-// whole (EVAL): it runs inside MULTI, where a missing script cannot fall
-// back. The entry ID is computed here, not as "<ms>-*", which needs Redis 7.
-const luaIndexAdd = `
-local ms, seq = tonumber(ARGV[2]), 0
-local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
-if top then
-  local tms, tseq = string.match(top[1], '^(%d+)-(%d+)$')
-  if tonumber(tms) >= ms then ms, seq = tonumber(tms), tonumber(tseq) + 1 end
-end
-return redis.call('XADD', KEYS[1], 'MINID', ARGV[3], string.format('%.0f-%.0f', ms, seq), 'i', ARGV[1])`
 
 // index reads an index newest first: after position after ("" for the
 // start), up to n IDs and the position of each (what a cursor holds).
