@@ -90,3 +90,43 @@ func badCursor() error {
 	ve.Add("cursor", "is not a cursor returned by this list")
 	return ve
 }
+
+// ExpireOldIndexes gives the sorted sets that indexed events and deliveries
+// before the streams (no longer read or written) the log retention, so they
+// leave Redis once everything they listed has. Keys that already expire
+// are left as they are. Processes run it at start.
+func (s *Store) ExpireOldIndexes(ctx context.Context) error {
+	tenants, err := s.rdb.ZRange(ctx, keyTenants, 0, -1).Result()
+	if err != nil || len(tenants) == 0 {
+		return wrap("expire old indexes", err)
+	}
+	p := s.rdb.Pipeline()
+	webhooks := make([]*redis.StringSliceCmd, len(tenants))
+	for i, ten := range tenants {
+		webhooks[i] = p.ZRange(ctx, keyWebhooks(ten), 0, -1)
+	}
+	if _, err := p.Exec(ctx); err != nil {
+		return wrap("expire old indexes", err)
+	}
+	var keys []string
+	for i, ten := range tenants {
+		keys = append(keys, keyLegacyEvents(ten))
+		for _, wh := range webhooks[i].Val() {
+			keys = append(keys, keyLegacyWebhookDeliveries(ten, wh))
+		}
+	}
+	ttls := make([]*redis.DurationCmd, len(keys))
+	for i, k := range keys {
+		ttls[i] = p.PTTL(ctx, k)
+	}
+	if _, err := p.Exec(ctx); err != nil {
+		return wrap("expire old indexes", err)
+	}
+	for i, k := range keys {
+		if ttls[i].Val() == -1 { // there, with no TTL
+			p.PExpire(ctx, k, s.retention)
+		}
+	}
+	_, err = p.Exec(ctx)
+	return wrap("expire old indexes", err)
+}

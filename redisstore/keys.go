@@ -47,11 +47,12 @@ package redisstore
 //	tidings:{ten}:wh:<wh>:deliveries  STREAM index of the webhook's deliveries (index.go);
 //	                                  trimmed to the log retention on each write
 //	tidings:{ten}:wh:<wh>:dlvs        ZSET  the same, written before the stream: no longer
-//	                                  read or written; deleted with the webhook
+//	                                  read or written; TTL = log retention, set at start
+//	                                  (ExpireOldIndexes); deleted with the webhook
 //	tidings:{ten}:events              STREAM index of events (test events excluded);
 //	                                  trimmed to retention
 //	tidings:{ten}:evts                ZSET  the same, written before the stream: no longer
-//	                                  read or written
+//	                                  read or written; TTL = log retention, set at start
 //	tidings:{ten}:evt:<evt>           STRING JSON event with data (no newline), then a line
 //	                                  "\n<webhook ID> <delivery ID>" per delivery: at most one
 //	                                  delivery per (event, webhook); TTL = log retention
@@ -102,6 +103,7 @@ func keyLegacyWebhookDeliveries(ten, wh string) string { return tagOpen + ten + 
 func keyWebhookInflight(ten, wh string) string         { return tagOpen + ten + "}:wh:" + wh + ":inflight" }
 func keyWebhookBucket(ten, wh string) string           { return tagOpen + ten + "}:wh:" + wh + ":bucket" }
 func keyEvents(ten string) string                      { return tagOpen + ten + "}:events" }
+func keyLegacyEvents(ten string) string                { return tagOpen + ten + "}:evts" }
 func keyEvent(ten, evt string) string                  { return tagOpen + ten + "}:evt:" + evt }
 func keyLegacyEventDeliveries(ten, evt string) string {
 	return tagOpen + ten + "}:evt:" + evt + ":dlvs"

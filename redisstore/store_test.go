@@ -364,6 +364,37 @@ func TestStreamIndex(t *testing.T) {
 	}
 }
 
+// The sorted-set indexes written before the streams get the retention, once.
+func TestExpireOldIndexes(t *testing.T) {
+	s, rc := newStore(t, time.Hour)
+	ctx := context.Background()
+	ep, ev, d := fixture(t, s)
+	ten := ep.TenantID
+	rc.ZAdd(ctx, keyLegacyEvents(ten), redis.Z{Member: ev.ID})
+	rc.ZAdd(ctx, keyLegacyWebhookDeliveries(ten, ep.ID), redis.Z{Member: d.ID})
+	if err := s.ExpireOldIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{keyLegacyEvents(ten), keyLegacyWebhookDeliveries(ten, ep.ID)} {
+		if ttl := rc.PTTL(ctx, k).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
+			t.Errorf("%s TTL = %v, want the retention", k, ttl)
+		}
+	}
+	rc.PExpire(ctx, keyLegacyEvents(ten), time.Minute)
+	if err := s.ExpireOldIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := rc.PTTL(ctx, keyLegacyEvents(ten)).Val(); ttl > time.Minute {
+		t.Errorf("a second start renewed the TTL: %v", ttl)
+	}
+	if n := rc.Exists(ctx, keyEvents(ten), keyWebhookDeliveries(ten, ep.ID)).Val(); n != 2 {
+		t.Errorf("the stream indexes were touched: %d left", n)
+	}
+	if ttl := rc.PTTL(ctx, keyEvents(ten)).Val(); ttl != -1 {
+		t.Errorf("the stream index got a TTL: %v", ttl)
+	}
+}
+
 // Indexes are trimmed to the retention as new entries are written, and
 // expired events leave lists.
 func TestRetentionTrimsIndexes(t *testing.T) {

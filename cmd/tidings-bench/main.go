@@ -194,7 +194,7 @@ func (b *bench) runAll() error {
 	if b.wants("memory") {
 		perDelivery, perTask := b.memory()
 		b.row("Redis bytes per retained delivery (5 attempts)", f0(perDelivery), "response bodies empty")
-		b.row("Redis bytes per queued task", f0(perTask), "event + delivery record + Asynq task")
+		b.row("Redis bytes per queued task", f0(perTask), "event + indexes + Asynq task")
 	}
 
 	fmt.Println("| measure | value | note |")

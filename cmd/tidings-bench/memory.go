@@ -22,7 +22,7 @@ import (
 )
 
 // memory measures Redis bytes (INFO memory used_memory, before and after,
-// divided) per queued task (its event, delivery record, indexes and Asynq
+// divided) per queued task (its event, indexes and Asynq
 // task) and per retained delivery with 5 attempts once its task is gone, as
 // after a success. It writes through the same store and queue code as
 // Tidings.

@@ -126,6 +126,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	if err := store.ExpireOldIndexes(ctx); err != nil {
+		log.Warn("old indexes not expired", "error", err)
+	}
 	if cmd != "worker" {
 		api := handlers.New(store, queue, handlers.Options{
 			AdminToken: cfg.AdminToken, MaxPayloadBytes: cfg.MaxPayloadBytes, IdempotencyTTL: cfg.IdempotencyTTL,
