@@ -22,10 +22,9 @@ import (
 )
 
 // memory measures Redis bytes (INFO memory used_memory, before and after,
-// divided) per queued task (its event, indexes and Asynq
-// task) and per retained delivery with 5 attempts once its task is gone, as
-// after a success. It writes through the same store and queue code as
-// Tidings.
+// divided) per queued task (its event, index entries and Asynq task) and per
+// retained delivery with 5 attempts once its task is gone, as after a
+// success. It writes through the same store and queue code as Tidings.
 func (b *bench) memory() (perDelivery, perTask float64) {
 	b.flush()
 	ctx := context.Background()
