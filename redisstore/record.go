@@ -239,14 +239,15 @@ func unmarshalPositional(b []byte, fields ...any) error {
 // returns the value, or false if there is none. A delivery still in the
 // layout written before (a hash and its attempts in a string or a list) is
 // upgraded first: its value is built from them, with their TTL, and they
-// are deleted.
+// are deleted. A delivery that cannot have been written before passes its
+// key for the legacy ones (deliveryKeys).
 //
 // parse(value) returns status, test flag, header JSON, the attempt lines
 // (each after a newline, "" for none) and the first line whole.
 const luaDelivery = `
 local function delivery(k, hk, sk, lk)
   local v = redis.call('GET', k)
-  if v or redis.call('EXISTS', hk) == 0 then return v end
+  if v or hk == k or redis.call('EXISTS', hk) == 0 then return v end
   local m = {}
   local h = redis.call('HGETALL', hk)
   for i = 1, #h, 2 do m[h[i]] = h[i + 1] end
@@ -272,9 +273,16 @@ local function parse(v)
 end
 `
 
-// deliveryKeys are the four keys luaDelivery's delivery() takes.
+// deliveryKeys are the four keys luaDelivery's delivery() takes. A delivery
+// whose ID names its event (webhook.NewDeliveryID) came after the layout
+// before: its own key stands for the legacy ones, which delivery() then
+// does not look for.
 func deliveryKeys(tenantID, id string) []string {
-	return []string{keyDelivery(tenantID, id), keyLegacyDelivery(tenantID, id), keyLegacyAttempts(tenantID, id), keyLegacyAttemptList(tenantID, id)}
+	k := keyDelivery(tenantID, id)
+	if _, ok := webhook.DeliveryEvent(id); ok {
+		return []string{k, k, k, k}
+	}
+	return []string{k, keyLegacyDelivery(tenantID, id), keyLegacyAttempts(tenantID, id), keyLegacyAttemptList(tenantID, id)}
 }
 
 // legacyDelivery reads a delivery hash written before the one-string layout.
