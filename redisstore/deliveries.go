@@ -22,8 +22,7 @@ func (s *Store) Begin(ctx context.Context, tenantID, deliveryID, eventID, webhoo
 	evKey, epKey := tenantID+"/"+eventID, tenantID+"/"+webhookID
 	ev, haveEvent := s.events.get(evKey)
 	ep, haveEndpoint := s.endpoints.get(epKey)
-	evt, _ := webhook.DeliveryEvent(deliveryID)
-	unrecorded := evt == eventID
+	unrecorded := webhook.NamesEvent(deliveryID, eventID)
 	res, err := scriptBegin.Run(ctx, s.rdb, keys, lease.Milliseconds(), maxInFlight, slot, ep.version, haveEvent, unrecorded).Slice()
 	if err != nil || len(res) != 6 {
 		return nil, wrap("begin attempt", err)
@@ -93,7 +92,7 @@ func pairs(v any) map[string]string {
 // 7 webhook in-flight ZSET, 8 webhook token bucket HASH.
 // ARGV: 1 lease ms, 2 max in flight, 3 the slot's member, 4 settings version of the
 // caller's copy of the webhook ("" for none), 5 "1" if the caller has the event,
-// 6 "1" if the delivery may have no record (unrecorded): none then means
+// 6 "1" if the delivery may have no record (webhook.NamesEvent): none then means
 // queued, if the event is kept.
 // Returns {delivery's first line or nil, event, webhook fields or 0, webhook
 // status, state, wait ms}. The event is its JSON, or nil if gone; when the
@@ -159,9 +158,8 @@ func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webho
 	after.LastResponseStatus, after.LastResponseBody, after.LastResponseTimeMs, after.LastError = a.ResponseStatus, a.ResponseBody, a.ResponseTimeMs, a.Error
 	ten := d.TenantID
 	keys := append(deliveryKeys(ten, d.ID), keyWebhook(ten, d.WebhookID), keyWebhookPending(ten, d.WebhookID), keyWebhookInflight(ten, d.WebhookID))
-	evt, _ := webhook.DeliveryEvent(d.ID)
 	args := []any{raw, headerOf(&after), string(after.Status), ms(after.UpdatedAt), s.retention.Milliseconds(), d.ID, string(outcome), slot, handedOn, lease.Milliseconds(),
-		evt == d.EventID}
+		webhook.NamesEvent(d.ID, d.EventID)}
 	n, err := scriptRecordAttempt.Run(ctx, s.rdb, keys, args...).Int()
 	if err != nil {
 		return 0, wrap("record attempt", err)
@@ -175,7 +173,7 @@ func (s *Store) RecordAttempt(ctx context.Context, d *webhook.Delivery, a *webho
 // ARGV: 1 attempt JSON, 2 the delivery's header after it, 3 its status after
 // it, 4 now ms, 5 retention ms, 6 delivery ID, 7 outcome, 8 the slot's
 // member, 9 "1" if the slot was handed on (renew it) else "0" (give it
-// back), 10 lease ms, 11 "1" if the delivery may have no record (unrecorded):
+// back), 10 lease ms, 11 "1" if the delivery may have no record (webhook.NamesEvent):
 // then it was queued, and this attempt writes its first.
 // Returns the webhook's exhausted streak after this attempt (0 unless exhausted),
 // or -1 if the delivery no longer exists.

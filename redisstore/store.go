@@ -90,11 +90,11 @@ type Page[T any] struct {
 
 // EncodeCursor makes an opaque cursor from the position of the last item of
 // a page (its ID, or its entry in a stream index: see index.go).
-func EncodeCursor(id string) string {
-	if id == "" {
+func EncodeCursor(position string) string {
+	if position == "" {
 		return ""
 	}
-	return base64.RawURLEncoding.EncodeToString([]byte(id))
+	return base64.RawURLEncoding.EncodeToString([]byte(position))
 }
 
 // DecodeCursor reads a cursor made by EncodeCursor; "" is the first page.

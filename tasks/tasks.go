@@ -51,7 +51,7 @@ func PayloadOf(d *webhook.Delivery) Payload {
 // when the delivery's ID names its event, else "<tenant> <delivery> <event>
 // <webhook>".
 func (p Payload) Encode() []byte {
-	if evt, ok := webhook.DeliveryEvent(p.DeliveryID); ok && evt == p.EventID {
+	if webhook.NamesEvent(p.DeliveryID, p.EventID) {
 		return []byte(p.TenantID + " " + p.DeliveryID + " " + p.WebhookID)
 	}
 	return []byte(p.TenantID + " " + p.DeliveryID + " " + p.EventID + " " + p.WebhookID)

@@ -59,6 +59,13 @@ func NewDeliveryID(eventID string, taken func(id string) bool) string {
 // deliverySuffix is the length of a delivery ID's own part (20 bits).
 const deliverySuffix = 4
 
+// NamesEvent reports whether a delivery ID was made by NewDeliveryID for
+// the event eventID.
+func NamesEvent(deliveryID, eventID string) bool {
+	id, ok := DeliveryEvent(deliveryID)
+	return ok && id == eventID
+}
+
 // DeliveryEvent returns the ID of a delivery's event, for IDs made by
 // NewDeliveryID; ok is false for others (IDs made before, by NewID).
 func DeliveryEvent(deliveryID string) (eventID string, ok bool) {
