@@ -242,6 +242,56 @@ func TestTenantIsolation(t *testing.T) {
 	in.must(200, "GET", "/v1/webhooks/"+whID, keyA, nil)
 }
 
+// A delivery waiting for its first attempt reads as queued everywhere (it
+// has no record of its own yet), and cancelling it before its turn writes
+// one. The API alone runs: no attempt is made.
+func TestQueuedDeliveryReads(t *testing.T) {
+	url, _ := redistest.New(t)
+	in := startCmd(t, "api", testEnv(url, nil))
+	_, key := in.tenant("acme")
+	whA, _ := in.webhook(key, "http://127.0.0.1:9/a", "batch.*")
+	whB, _ := in.webhook(key, "http://127.0.0.1:9/b", "batch.*")
+	ev := publish(in, key, "batch.done", map[string]any{"n": 1})
+	ids := map[string]string{} // webhook → delivery
+	for _, d := range ev.get("deliveries").([]any) {
+		m := d.(map[string]any)
+		ids[m["webhook_id"].(string)] = m["id"].(string)
+	}
+	if len(ids) != 2 || ids[whA] == ids[whB] || !strings.HasPrefix(ids[whA], "dlv_") {
+		t.Fatalf("deliveries = %v", ids)
+	}
+	d := in.must(200, "GET", "/v1/deliveries/"+ids[whA], key, nil)
+	want := map[string]any{"id": ids[whA], "webhook_id": whA, "event_id": ev.str("id"), "event_type": "batch.done", "status": "pending",
+		"attempt": 0.0, "max_attempts": 3.0, "next_retry_at": nil, // testEnv's ladder: 1s,2s "last_response_status": nil, "last_error": nil,
+		"created_at": ev.str("created_at"), "updated_at": ev.str("created_at")}
+	for k, v := range want {
+		if got, ok := d.Body[k]; !ok || got != v {
+			t.Errorf("queued delivery %s = %v, want %v", k, got, v)
+		}
+	}
+	if attempts, ok := d.get("attempts").([]any); !ok || len(attempts) != 0 {
+		t.Errorf("queued delivery attempts = %v", d.get("attempts"))
+	}
+	for _, e := range in.must(200, "GET", "/v1/events/"+ev.str("id"), key, nil).get("deliveries").([]any) {
+		if m := e.(map[string]any); m["status"] != "pending" || m["attempt"] != 0.0 {
+			t.Errorf("event's delivery = %v", m)
+		}
+	}
+	if l := in.must(200, "GET", "/v1/webhooks/"+whB+"/deliveries?status=pending", key, nil).list(); len(l) != 1 || l[0]["id"] != ids[whB] {
+		t.Errorf("pending list = %v", l)
+	}
+	in.must(409, "POST", "/v1/deliveries/"+ids[whA]+"/retry", key, nil)
+
+	in.must(204, "DELETE", "/v1/webhooks/"+whB, key, nil)
+	c := in.must(200, "GET", "/v1/deliveries/"+ids[whB], key, nil)
+	if c.str("status") != "cancelled" || c.get("attempt") != 0.0 || c.str("event_type") != "batch.done" || c.str("updated_at") < c.str("created_at") {
+		t.Errorf("delivery of the deleted webhook = %s", c.Raw)
+	}
+	if d := in.must(200, "GET", "/v1/deliveries/"+ids[whA], key, nil); d.str("status") != "pending" {
+		t.Errorf("the other webhook's delivery = %s", d.Raw)
+	}
+}
+
 // Lists page newest first with an opaque cursor, with no item twice.
 func TestListPaging(t *testing.T) {
 	in := start(t, nil)
