@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmark: one command, its own redis-server, a table on stdout.
-# Usage: ./scripts/bench.sh [-events N]
+# Usage: ./scripts/bench.sh [-events N] [-repeat N] (tidings-bench flags)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v redis-server >/dev/null 2>&1; then

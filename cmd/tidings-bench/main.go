@@ -1,12 +1,13 @@
 // Command tidings-bench measures Tidings against the ceiling that Asynq and
 // Redis set on the same machine, in the same run, and prints a table.
 //
-//	go run ./cmd/tidings-bench [-events 20000]
+//	go run ./cmd/tidings-bench [-events 20000] [-repeat 3]
 //
 // It starts its own redis-server on a free port, builds and runs the tidings
 // binary as child processes (api, worker, all), and plays the receiver on
 // loopback. Every figure is measured in this run; the ratios are what travel
-// between machines.
+// between machines. With -repeat N it runs everything N times and ends with
+// the median of each figure a target judges.
 package main
 
 import (
@@ -40,6 +41,7 @@ func main() {
 	commandStats := flag.Bool("commandstats", false, "print Redis command counts and CPU per delivery for each throughput run")
 	only := flag.String("only", "", "comma-separated measures to run (ceiling,enqueue,one,fanout,split,splitfan,latency,ingestlat,slow,memory); default all")
 	redisArgs := flag.String("redis-args", redisTuning, "extra redis-server arguments; the default is docker-compose.yml's memory setting, \"\" runs Redis's defaults")
+	repeat := flag.Int("repeat", 1, "run the measures this many times and end with the median of each target's figure")
 	flag.Parse()
 	b, err := newBench(*events, strings.Fields(*redisArgs))
 	if err != nil {
@@ -56,10 +58,15 @@ func main() {
 		fmt.Printf("Redis bytes per retained delivery (5 attempts): %.0f\nRedis bytes per queued task: %.0f\n", perDelivery, perTask)
 		return
 	}
-	if err := b.runAll(); err != nil {
-		fmt.Fprintln(os.Stderr, "tidings-bench:", err)
-		b.close()
-		os.Exit(1)
+	for range max(*repeat, 1) {
+		if err := b.runAll(); err != nil {
+			fmt.Fprintln(os.Stderr, "tidings-bench:", err)
+			b.close()
+			os.Exit(1)
+		}
+	}
+	if *repeat > 1 {
+		b.printMedians()
 	}
 }
 
@@ -72,6 +79,7 @@ type bench struct {
 	rdb      *redis.Client
 	recv     *receiver
 	rows     [][3]string // metric, value, note
+	figures  []*figure   // what the targets judge, over every run
 	procs    []*exec.Cmd
 	only     []string // measures to run; all when empty
 
@@ -143,6 +151,7 @@ func (b *bench) row(metric, value, note string) {
 }
 
 func (b *bench) runAll() error {
+	b.rows = nil
 	fmt.Printf("machine: %d CPUs, %s, %s/%s; redis-server local; %d events per run\n\n", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH, b.n)
 	if b.wants("ceiling") {
 		rate, cpu := b.ceiling()
@@ -159,10 +168,13 @@ func (b *bench) runAll() error {
 		c := b.around(func() { r = b.throughput("all", 1, 1, false) })
 		e1 := b.enqueueCeiling()
 		one, oneRatio = r.rate, r.rate/c.mean
+		b.judge("deliveries/s, 1 webhook, `tidings all`, to the ceiling", oneRatio, "×", "≥ 0.6×", 0.6, true)
+		b.judge("API ingest, to bare enqueue", r.ingest/((e0+e1)/2), "×", "≥ 0.5×", 0.5, true)
 		b.row("Tidings deliveries/s, 1 webhook, `tidings all`", f0(one), fmt.Sprintf("%s ceiling (%s); backlog drained: p50 %s p99 %s after start; %s", ratio(one, c.mean), c, ms(r.d50), ms(r.d99), r.cpu))
 		b.row("API ingest events/s, 32 clients, 1 webhook", f0(r.ingest), fmt.Sprintf("%s enqueue (enqueue before/after %s/%s); p50 %s p99 %s; %s", ratio(r.ingest, (e0+e1)/2), f0(e0), f0(e1), ms(r.p50), ms(r.p99), r.ingestCPU))
 		if b.wants("ingestlat") {
 			ip50, ip99, irate := b.ingestLatency(r.ingest / 2)
+			b.judge("API p99 at half the ingest rate", float64(ip99.Microseconds())/1000, " ms", "≤ 20 ms", 20, false)
 			b.row("API request latency at half the ingest rate, p50 / p99", ms(ip50)+" / "+ms(ip99), fmt.Sprintf("at %.0f requests/s", irate))
 		}
 	}
@@ -170,29 +182,35 @@ func (b *bench) runAll() error {
 		name, label    string
 		mode           string
 		webhooks, divs int
+		target         float64
 	}{
-		{"fanout", "Tidings deliveries/s, 10 webhooks (fan-out), `tidings all`", "all", 10, 10},
-		{"split", "Tidings deliveries/s, 1 webhook, api + 2 workers", "split", 1, 1},
-		{"splitfan", "Tidings deliveries/s, 10 webhooks, api + 2 workers", "split", 10, 10},
+		{"fanout", "Tidings deliveries/s, 10 webhooks (fan-out), `tidings all`", "all", 10, 10, 0.5},
+		{"split", "Tidings deliveries/s, 1 webhook, api + 2 workers", "split", 1, 1, 0.6},
+		{"splitfan", "Tidings deliveries/s, 10 webhooks, api + 2 workers", "split", 10, 10, 0.5},
 	} {
 		if b.wants(m.name) {
 			var r run
 			c := b.around(func() { r = b.throughput(m.mode, m.webhooks, m.divs, false) })
 			b.row(m.label, f0(r.rate), fmt.Sprintf("%s ceiling (%s); %s", ratio(r.rate, c.mean), c, r.cpu))
+			b.judge(strings.TrimPrefix(m.label, "Tidings ")+", to the ceiling", r.rate/c.mean, "×", fmt.Sprintf("≥ %.1f×", m.target), m.target, true)
 		}
 	}
 	if b.wants("latency") {
 		lp50, lp99, rate := b.latency(one / 2)
+		b.judge("publish → first arrival p99 at half the 1-webhook rate", float64(lp99.Microseconds())/1000, " ms", "≤ 100 ms", 100, false)
 		b.row("publish → first arrival, p50 / p99", ms(lp50)+" / "+ms(lp99), fmt.Sprintf("at %.0f events/s (half the 1-webhook rate)", rate))
 	}
 	if b.wants("slow") {
 		var r run
 		c := b.around(func() { r = b.throughput("all", 1, 1, true) })
+		b.judge("fast webhook with a slow one, to its rate without", r.rate/c.mean/oneRatio, "×", "≥ 0.5×", 0.5, true)
 		b.row("fast webhook deliveries/s with a 5 s webhook mixed in", f0(r.rate), fmt.Sprintf("%s without (%s ceiling against the 1-webhook run's %.2f×; %s); backlog drained: p50 %s p99 %s after start",
 			ratio(r.rate/c.mean, oneRatio), ratio(r.rate, c.mean), oneRatio, c, ms(r.d50), ms(r.d99)))
 	}
 	if b.wants("memory") {
 		perDelivery, perTask := b.memory()
+		b.judge("Redis bytes per retained delivery (5 attempts)", perDelivery, " B", "≤ 1,536 B", 1536, false)
+		b.judge("Redis bytes per queued task", perTask, " B", "≤ 1,024 B", 1024, false)
 		b.row("Redis bytes per retained delivery (5 attempts)", f0(perDelivery), "response bodies empty")
 		b.row("Redis bytes per queued task", f0(perTask), "event + indexes + Asynq task")
 	}
@@ -203,6 +221,57 @@ func (b *bench) runAll() error {
 		fmt.Printf("| %s | %s | %s |\n", r[0], r[1], r[2])
 	}
 	return nil
+}
+
+// figure is one measure a target judges, as read in each run.
+type figure struct {
+	name, unit, target string
+	limit              float64
+	atLeast            bool // the target is a floor (a ratio), else a cap
+	values             []float64
+}
+
+// judge records a run's reading of a figure.
+func (b *bench) judge(name string, v float64, unit, target string, limit float64, atLeast bool) {
+	i := slices.IndexFunc(b.figures, func(f *figure) bool { return f.name == name })
+	if i < 0 {
+		b.figures = append(b.figures, &figure{name: name, unit: unit, target: target, limit: limit, atLeast: atLeast})
+		i = len(b.figures) - 1
+	}
+	b.figures[i].values = append(b.figures[i].values, v)
+}
+
+// printMedians ends a repeated run: each figure in every run, its median,
+// and whether the median meets the target. One run on a noisy machine can
+// meet or miss a target by chance; the median of several is the verdict.
+func (b *bench) printMedians() {
+	fmt.Printf("\nmedians of %d runs\n\n| figure | runs | median | target | met |\n|---|---|---:|---|---|\n", len(b.figures[0].values))
+	for _, f := range b.figures {
+		runs := make([]string, len(f.values))
+		for i, v := range f.values {
+			runs[i] = f.format(v)
+		}
+		sorted := slices.Sorted(slices.Values(f.values))
+		median := sorted[len(sorted)/2]
+		if len(sorted)%2 == 0 {
+			median = (sorted[len(sorted)/2-1] + median) / 2
+		}
+		met := "no"
+		if (f.atLeast && median >= f.limit) || (!f.atLeast && median <= f.limit) {
+			met = "yes"
+		}
+		fmt.Printf("| %s | %s | %s | %s | %s |\n", f.name, strings.Join(runs, ", "), f.format(median), f.target, met)
+	}
+}
+
+func (f *figure) format(v float64) string {
+	switch f.unit {
+	case "×":
+		return strconv.FormatFloat(v, 'f', 2, 64) + "×"
+	case " ms":
+		return strconv.FormatFloat(v, 'f', 1, 64) + " ms"
+	}
+	return f0(v) + f.unit
 }
 
 // bracket is the ceiling measured just before and just after a measure.
