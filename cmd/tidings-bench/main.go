@@ -191,7 +191,7 @@ func (b *bench) runAll() error {
 		if b.wants(m.name) {
 			var r run
 			c := b.around(func() { r = b.throughput(m.mode, m.webhooks, m.divs, false) })
-			b.row(m.label, f0(r.rate), fmt.Sprintf("%s ceiling (%s); %s", ratio(r.rate, c.mean), c, r.cpu))
+			b.row(m.label, f0(r.rate), fmt.Sprintf("%s ceiling (%s); drained p50 %s p99 %s; %s", ratio(r.rate, c.mean), c, ms(r.d50), ms(r.d99), r.cpu))
 			b.judge(strings.TrimPrefix(m.label, "Tidings ")+", to the ceiling", r.rate/c.mean, "×", fmt.Sprintf("≥ %.1f×", m.target), m.target, true)
 		}
 	}
