@@ -245,6 +245,9 @@ func (b *bench) judge(name string, v float64, unit, target string, limit float64
 // and whether the median meets the target. One run on a noisy machine can
 // meet or miss a target by chance; the median of several is the verdict.
 func (b *bench) printMedians() {
+	if len(b.figures) == 0 {
+		return // none of the measures run has a target
+	}
 	fmt.Printf("\nmedians of %d runs\n\n| figure | runs | median | target | met |\n|---|---|---:|---|---|\n", len(b.figures[0].values))
 	for _, f := range b.figures {
 		runs := make([]string, len(f.values))
