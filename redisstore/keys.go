@@ -90,15 +90,13 @@ func tag(tenantID string) string { return tagOpen + tenantID + "}" }
 
 const tagOpen = "tidings:{"
 
-func keyTenant(ten string) string             { return tagOpen + ten + "}:tenant" }
-func keyTenantKeys(ten string) string         { return tagOpen + ten + "}:keys" }
-func keyWebhooks(ten string) string           { return tagOpen + ten + "}:whs" }
-func keyWebhooksVersion(ten string) string    { return tagOpen + ten + "}:whv" }
-func keyWebhook(ten, wh string) string        { return tagOpen + ten + "}:wh:" + wh }
-func keyWebhookPending(ten, wh string) string { return tagOpen + ten + "}:wh:" + wh + ":pending" }
-func keyWebhookDeliveries(ten, wh string) string {
-	return tagOpen + ten + "}:wh:" + wh + ":deliveries"
-}
+func keyTenant(ten string) string                      { return tagOpen + ten + "}:tenant" }
+func keyTenantKeys(ten string) string                  { return tagOpen + ten + "}:keys" }
+func keyWebhooks(ten string) string                    { return tagOpen + ten + "}:whs" }
+func keyWebhooksVersion(ten string) string             { return tagOpen + ten + "}:whv" }
+func keyWebhook(ten, wh string) string                 { return tagOpen + ten + "}:wh:" + wh }
+func keyWebhookPending(ten, wh string) string          { return tagOpen + ten + "}:wh:" + wh + ":pending" }
+func keyWebhookDeliveries(ten, wh string) string       { return tagOpen + ten + "}:wh:" + wh + ":deliveries" }
 func keyLegacyWebhookDeliveries(ten, wh string) string { return tagOpen + ten + "}:wh:" + wh + ":dlvs" }
 func keyWebhookInflight(ten, wh string) string         { return tagOpen + ten + "}:wh:" + wh + ":inflight" }
 func keyWebhookBucket(ten, wh string) string           { return tagOpen + ten + "}:wh:" + wh + ":bucket" }
