@@ -47,6 +47,7 @@ redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly
   --databases 4096 --maxmemory-policy noeviction --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
 cleanup() { kill "$(cat "$dir/redis.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$dir"; }
 trap cleanup EXIT
+trap 'exit 1' HUP INT PIPE TERM # killed (e.g. piped into head): still clean up
 for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 
 export TIDINGS_TEST_REDIS_URL="redis://127.0.0.1:$port"
@@ -71,7 +72,5 @@ if [ "$fuzztime" != 0 ] && [ $# -eq 0 ]; then
 fi
 
 echo "== go test -race"
-if [ $# -gt 0 ]; then
-  exec go test -race -count=1 -timeout 15m "$@"
-fi
-go test -race -count=1 -timeout 15m ./...
+# Not exec: the EXIT trap must still stop the private Redis.
+go test -race -count=1 -timeout 15m "${@:-./...}"
