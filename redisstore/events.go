@@ -56,12 +56,10 @@ func unrecorded(ev *webhook.Event, d *webhook.Delivery, test bool) bool {
 	return webhook.NamesEvent(d.ID, ev.ID) && !test
 }
 
-// queued is a delivery of ev that has no record: as it was queued with the
-// event, before its first attempt.
+// queued is a delivery of ev that has no record: as Publish queued it with
+// the event, before its first attempt.
 func (s *Store) queued(ev *webhook.Event, id, webhookID string) *webhook.Delivery {
-	return &webhook.Delivery{ID: id, TenantID: ev.TenantID, WebhookID: webhookID, EventID: ev.ID, EventType: ev.Type,
-		Status: webhook.DeliveryPending, MaxAttempts: s.attempts, NextTrigger: webhook.TriggerScheduled, EndedRetry: -1,
-		CreatedAt: ev.CreatedAt, UpdatedAt: ev.CreatedAt}
+	return webhook.NewDelivery(id, ev, webhookID, webhook.TriggerScheduled, s.attempts, ev.CreatedAt)
 }
 
 // getQueued reads deliveries that have no record from their events: nil

@@ -154,7 +154,7 @@ func (q *Queue) Notify(ctx context.Context, tenantID, eventType string, data any
 // NewDelivery is a new pending delivery of ev to a webhook, with one run of
 // the ladder, for an event stored before (recover).
 func (q *Queue) NewDelivery(ev *webhook.Event, webhookID, trigger string, now time.Time) *webhook.Delivery {
-	return q.newDelivery(webhook.NewID(webhook.PrefixDelivery, now), ev, webhookID, trigger, now)
+	return webhook.NewDelivery(webhook.NewID(webhook.PrefixDelivery, now), ev, webhookID, trigger, q.settings.Schedule.Attempts(), now)
 }
 
 // deliveries are the new deliveries of an event to these webhooks, stored
@@ -165,17 +165,9 @@ func (q *Queue) deliveries(ev *webhook.Event, webhookIDs ...string) []*webhook.D
 		return slices.ContainsFunc(ds, func(d *webhook.Delivery) bool { return d.ID == id })
 	}
 	for _, wh := range webhookIDs {
-		ds = append(ds, q.newDelivery(webhook.NewDeliveryID(ev.ID, taken), ev, wh, webhook.TriggerScheduled, ev.CreatedAt))
+		ds = append(ds, webhook.NewDelivery(webhook.NewDeliveryID(ev.ID, taken), ev, wh, webhook.TriggerScheduled, q.settings.Schedule.Attempts(), ev.CreatedAt))
 	}
 	return ds
-}
-
-func (q *Queue) newDelivery(id string, ev *webhook.Event, webhookID, trigger string, now time.Time) *webhook.Delivery {
-	return &webhook.Delivery{
-		ID: id, TenantID: ev.TenantID, WebhookID: webhookID,
-		EventID: ev.ID, EventType: ev.Type, Status: webhook.DeliveryPending,
-		MaxAttempts: q.settings.Schedule.Attempts(), NextTrigger: trigger, CreatedAt: now, UpdatedAt: now,
-	}
 }
 
 // Publish stores an event and queues one delivery (one task) per matching

@@ -156,6 +156,13 @@ type Delivery struct {
 	UpdatedAt time.Time
 }
 
+// NewDelivery is a pending delivery of ev to a webhook, not attempted yet,
+// with maxAttempts (one run of the ladder), created at.
+func NewDelivery(id string, ev *Event, webhookID, trigger string, maxAttempts int, at time.Time) *Delivery {
+	return &Delivery{ID: id, TenantID: ev.TenantID, WebhookID: webhookID, EventID: ev.ID, EventType: ev.Type,
+		Status: DeliveryPending, MaxAttempts: maxAttempts, NextTrigger: trigger, EndedRetry: -1, CreatedAt: at, UpdatedAt: at}
+}
+
 // Error classes of a failed attempt.
 const (
 	ErrorTimeout           = "timeout"
