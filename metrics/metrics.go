@@ -28,8 +28,14 @@ type Metrics struct {
 	queue           *queueCollector
 }
 
-// New registers every metric, with the Go and process collectors.
-func New() *Metrics {
+// queueStates are the task states tidings_queue_tasks reports, as Asynq's
+// inspector counts them.
+var queueStates = []string{"pending", "active", "scheduled", "retry", "archived", "completed"}
+
+// New registers every metric, with the Go and process collectors. queues
+// are the Asynq queues Tidings owns: tidings_queue_tasks reports them from
+// the first scrape, at zero until Asynq has created them.
+func New(queues ...string) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -45,8 +51,9 @@ func New() *Metrics {
 		EndpointWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tidings_endpoint_waits_total", Help: "Deliveries deferred without using an attempt, by reason: concurrency or rate_limit.",
 		}, []string{"reason"}),
-		queue: &queueCollector{desc: prometheus.NewDesc("tidings_queue_tasks", "Asynq tasks by queue and state, refreshed every few seconds.", []string{"queue", "state"}, nil)},
+		queue: &queueCollector{desc: prometheus.NewDesc("tidings_queue_tasks", "Asynq tasks by queue and state, refreshed every few seconds.", []string{"queue", "state"}, nil), owned: queues},
 	}
+	m.queue.set(m.queue.zeros())
 	m.reg.MustRegister(m.Deliveries, m.AttemptDuration, m.EventsPublished, m.EndpointWaits, m.queue,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{"succeeded", "retried", "failed", "cancelled"} {
@@ -91,16 +98,15 @@ func (m *Metrics) WatchQueues(ctx context.Context, inspector *asynq.Inspector, i
 			log.Debug("queue metrics", "error", err)
 			return
 		}
-		snap := map[[2]string]float64{}
+		snap := m.queue.zeros()
 		for _, q := range queues {
 			info, err := inspector.GetQueueInfo(q)
 			if err != nil {
 				log.Debug("queue metrics", "queue", q, "error", err)
 				continue
 			}
-			for state, n := range map[string]int{"pending": info.Pending, "active": info.Active, "scheduled": info.Scheduled,
-				"retry": info.Retry, "archived": info.Archived, "completed": info.Completed} {
-				snap[[2]string{q, state}] = float64(n)
+			for i, n := range []int{info.Pending, info.Active, info.Scheduled, info.Retry, info.Archived, info.Completed} {
+				snap[[2]string{q, queueStates[i]}] = float64(n)
 			}
 		}
 		m.queue.set(snap)
@@ -120,9 +126,21 @@ func (m *Metrics) WatchQueues(ctx context.Context, inspector *asynq.Inspector, i
 
 // queueCollector exposes the last snapshot of queue sizes.
 type queueCollector struct {
-	desc *prometheus.Desc
-	mu   sync.Mutex
-	snap map[[2]string]float64
+	desc  *prometheus.Desc
+	owned []string
+	mu    sync.Mutex
+	snap  map[[2]string]float64
+}
+
+// zeros is a snapshot with every owned queue's states at zero.
+func (c *queueCollector) zeros() map[[2]string]float64 {
+	snap := make(map[[2]string]float64, len(c.owned)*len(queueStates))
+	for _, q := range c.owned {
+		for _, st := range queueStates {
+			snap[[2]string{q, st}] = 0
+		}
+	}
+	return snap
 }
 
 func (c *queueCollector) set(s map[[2]string]float64) {

@@ -427,6 +427,14 @@ func TestMetrics(t *testing.T) {
 	url, _ := redistest.New(t)
 	env := testEnv(url, nil)
 	in := startCmd(t, "api", env)
+	// The queue gauge is there from the first scrape, before Asynq has
+	// created the queue.
+	first := in.must(200, "GET", "/metrics", "", nil)
+	for _, st := range []string{"pending", "active", "scheduled", "retry", "archived", "completed"} {
+		if want := `tidings_queue_tasks{queue="webhooks",state="` + st + `"} 0`; !strings.Contains(string(first.Raw), want) {
+			t.Errorf("first scrape lacks %q", want)
+		}
+	}
 	_, key := in.tenant("acme")
 	rc := newReceiver(t, nil)
 	in.webhook(key, rc.URL, "*")

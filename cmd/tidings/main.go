@@ -118,7 +118,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	settings := tasks.Settings{Schedule: cfg.RetrySchedule, Timeout: cfg.DeliveryTimeout, DisableAfter: cfg.DisableAfterFailures, EndpointConcurrency: cfg.EndpointConcurrency}
 	client := asynq.NewClientFromRedisClient(hot)
 	inspector := asynq.NewInspectorFromRedisClient(rc)
-	mets := metrics.New()
+	mets := metrics.New(tasks.QueueName)
 	queue := tasks.NewQueue(client, inspector, store, settings, log, mets)
 
 	var wg sync.WaitGroup
@@ -179,7 +179,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		mets.WatchQueues(runCtx, inspector, 5*time.Second, log)
+		mets.WatchQueues(runCtx, inspector, 2*time.Second, log)
 	}()
 
 	select {
