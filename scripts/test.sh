@@ -23,6 +23,14 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
     || echo "chromium could not be installed; the browser test will fail in CI" >&2
 fi
 
+# Node.js: the canonical-JSON test checks against JavaScript itself, and the
+# wire-format receivers are Express apps.
+if ! command -v node >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing nodejs…"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null) \
+    || echo "nodejs could not be installed; the Node tests will fail in CI" >&2
+fi
+
 # Express for the wire-format receivers written from the research documents.
 receivers=cmd/tidings/testdata/receivers
 if command -v npm >/dev/null 2>&1 && [ ! -d "$receivers/node_modules/express" ]; then

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strings"
@@ -120,11 +122,44 @@ func TestRandomMalformedRequests(t *testing.T) {
 		if err != nil {
 			t.Fatalf("request %d %s %s: %v", i, r.method, r.path, err)
 		}
+		raw, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("request %d %s %s: reading the answer: %v", i, r.method, r.path, err)
+		}
 		if resp.StatusCode >= 500 {
 			t.Errorf("request %d %s %s %q: %d", i, r.method, r.path, body.String(), resp.StatusCode)
 		}
+		if resp.StatusCode >= 400 {
+			if msg := envelopeProblem(resp.Header, raw); msg != "" {
+				t.Errorf("request %d %s %s %q: %d %s: %s", i, r.method, r.path, body.String(), resp.StatusCode, raw, msg)
+			}
+		}
 	}
+}
+
+// envelopeProblem says what is wrong with an error answer, "" if it is the
+// contract's envelope: {"error":{"code","message","details"?}} as JSON.
+func envelopeProblem(h http.Header, raw []byte) string {
+	if ct := h.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		return "Content-Type " + ct
+	}
+	var env map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &env); err != nil || len(env) != 1 || env["error"] == nil {
+		return "not an object with one member, error"
+	}
+	var e struct {
+		Code    *string         `json:"code"`
+		Message *string         `json:"message"`
+		Details json.RawMessage `json:"details"`
+	}
+	if err := json.Unmarshal(env["error"], &e); err != nil || e.Code == nil || *e.Code == "" || e.Message == nil || *e.Message == "" {
+		return "error lacks a code or a message"
+	}
+	if len(e.Details) > 0 && e.Details[0] != '{' && string(e.Details) != "null" {
+		return "details is not an object"
+	}
+	return ""
 }
 
 // Shutdown leaks nothing: after the API and the worker stop, no goroutine
