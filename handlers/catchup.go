@@ -14,11 +14,9 @@ type recoverRequest struct {
 	Until *string `json:"until"`
 }
 
-// recoverWebhook queues one delivery for every event of the tenant in the
-// window that the webhook's filter matches and that has no succeeded
-// delivery to it: a failed or cancelled one is re-run, a missing one (the
-// webhook was paused or disabled then) is created. Pending ones are left
-// alone, so running it twice queues nothing new.
+// recoverWebhook is POST /v1/webhooks/{id}/recover: catch-up. It queues one
+// delivery for every event in the window that the webhook missed
+// (tasks.Queue.Recover).
 func (a *API) recoverWebhook(c *gin.Context) {
 	e, ok := a.endpoint(c)
 	if !ok {
@@ -54,61 +52,10 @@ func (a *API) recoverWebhook(c *gin.Context) {
 		return
 	}
 
-	ctx := c.Request.Context()
-	requeued := 0
-	after := ""
-	for {
-		events, dlvIDs, next, err := a.store.EventsBetween(ctx, e.TenantID, e.ID, since, until, after, 500)
-		if err != nil {
-			fail(c, a.log, err)
-			return
-		}
-		var existing []string
-		var fresh []*webhook.Delivery
-		byEvent := map[string]*webhook.Event{}
-		for i, ev := range events {
-			if !webhook.Matches(e.Events, ev.Type) {
-				continue
-			}
-			if dlvIDs[i] != "" {
-				existing = append(existing, dlvIDs[i])
-				continue
-			}
-			d := a.queue.NewDelivery(ev, e.ID, webhook.TriggerRecover, now)
-			fresh = append(fresh, d)
-			byEvent[ev.ID] = ev
-		}
-		ds, err := a.store.GetDeliveries(ctx, e.TenantID, existing)
-		if err != nil {
-			fail(c, a.log, err)
-			return
-		}
-		for _, d := range ds {
-			if d == nil || (d.Status != webhook.DeliveryFailed && d.Status != webhook.DeliveryCancelled) {
-				continue
-			}
-			if err := a.queue.Rerun(ctx, d, webhook.TriggerRecover); err != nil {
-				fail(c, a.log, err)
-				return
-			}
-			requeued++
-		}
-		for _, d := range fresh {
-			ev := byEvent[d.EventID]
-			if err := a.store.AddDeliveries(ctx, ev, []*webhook.Delivery{d}); err != nil {
-				fail(c, a.log, err)
-				return
-			}
-			if err := a.queue.Enqueue(ctx, []*webhook.Delivery{d}); err != nil {
-				fail(c, a.log, err)
-				return
-			}
-			requeued++
-		}
-		if next == "" {
-			break
-		}
-		after = next
+	requeued, err := a.queue.Recover(c.Request.Context(), e, since, until)
+	if err != nil {
+		fail(c, a.log, err)
+		return
 	}
 	c.JSON(http.StatusAccepted, gin.H{"requeued": requeued})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/tidingshq/tidings/tasks"
 	"github.com/tidingshq/tidings/webhook"
 )
 
@@ -78,6 +79,12 @@ func (a *API) publish(c *gin.Context) {
 		return
 	}
 
+	now := a.now()
+	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: tenantID, Type: req.Type, Data: data, CreatedAt: now}
+	if req.ID != nil {
+		ev.ClientID = *req.ID
+	}
+	render := func(ds []*webhook.Delivery) ([]byte, error) { return json.Marshal(publishedOf(ev, req.ID, ds)) }
 	var keys []string
 	if hasIdem {
 		keys = append(keys, "h:"+idemKey[0])
@@ -85,41 +92,25 @@ func (a *API) publish(c *gin.Context) {
 	if req.ID != nil {
 		keys = append(keys, "c:"+*req.ID)
 	}
-	fingerprint := fingerprintOf(body)
-	if len(keys) > 0 {
-		rec, err := a.store.ClaimIdempotency(ctx, tenantID, keys, fingerprint, a.opts.IdempotencyTTL)
-		switch {
-		case err != nil:
-			fail(c, a.log, err)
-			return
-		case rec == nil:
-		case rec.Fingerprint != fingerprint:
-			fail(c, a.log, webhook.ErrIdempotencyKeyMismatch)
-			return
-		case !rec.Done:
-			fail(c, a.log, webhook.ErrIdempotencyKeyInUse)
-			return
-		default:
-			c.Header("Idempotent-Replayed", "true")
-			c.Data(http.StatusAccepted, "application/json; charset=utf-8", rec.Response)
-			return
+	var out []byte
+	replayed := false
+	if len(keys) == 0 {
+		var ds []*webhook.Delivery
+		if ds, err = a.queue.Publish(ctx, ev); err == nil {
+			out, err = render(ds)
 		}
+	} else {
+		out, replayed, err = a.queue.PublishOnce(ctx, tasks.Request{Event: ev, Keys: keys, Fingerprint: fingerprintOf(body),
+			TTL: a.opts.IdempotencyTTL, Render: render})
 	}
-
-	resp, err := a.createEvent(c, tenantID, &req, data)
 	if err != nil {
-		if len(keys) > 0 {
-			_ = a.store.ReleaseIdempotency(ctx, tenantID, keys)
-		}
 		fail(c, a.log, err)
 		return
 	}
-	a.opts.Published()
-	out, _ := json.Marshal(resp)
-	if len(keys) > 0 {
-		if err := a.store.CompleteIdempotency(ctx, tenantID, keys, fingerprint, out); err != nil {
-			a.log.Warn("idempotency record not completed", "error", err)
-		}
+	if replayed {
+		c.Header("Idempotent-Replayed", "true")
+	} else {
+		a.opts.Published()
 	}
 	c.Data(http.StatusAccepted, "application/json; charset=utf-8", out)
 }
@@ -135,21 +126,13 @@ func fingerprintOf(body []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func (a *API) createEvent(c *gin.Context, tenantID string, req *eventRequest, data []byte) (*publishResponse, error) {
-	now := a.now()
-	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: tenantID, Type: req.Type, Data: data, CreatedAt: now}
-	if req.ID != nil {
-		ev.ClientID = *req.ID
-	}
-	ds, err := a.queue.Publish(c.Request.Context(), ev)
-	if err != nil {
-		return nil, err
-	}
-	resp := &publishResponse{ID: ev.ID, Type: ev.Type, ClientID: req.ID, CreatedAt: webhook.FormatTime(ev.CreatedAt), Deliveries: []publishedDelivery{}}
+// publishedOf is the answer to a publish of ev.
+func publishedOf(ev *webhook.Event, clientID *string, ds []*webhook.Delivery) *publishResponse {
+	resp := &publishResponse{ID: ev.ID, Type: ev.Type, ClientID: clientID, CreatedAt: webhook.FormatTime(ev.CreatedAt), Deliveries: []publishedDelivery{}}
 	for _, d := range ds {
 		resp.Deliveries = append(resp.Deliveries, publishedDelivery{ID: d.ID, WebhookID: d.WebhookID})
 	}
-	return resp, nil
+	return resp
 }
 
 func (a *API) testWebhook(c *gin.Context) {

@@ -257,13 +257,7 @@ func (a *API) applyActive(ctx context.Context, e *webhook.Endpoint, active bool)
 }
 
 func (a *API) deleteWebhook(c *gin.Context) {
-	ctx := c.Request.Context()
-	pending, err := a.store.DeleteEndpoint(ctx, tenantOf(c), c.Param("id"))
-	if err != nil {
-		fail(c, a.log, err)
-		return
-	}
-	if err := a.queue.Cancel(ctx, tenantOf(c), c.Param("id"), pending); err != nil {
+	if err := a.queue.DeleteWebhook(c.Request.Context(), tenantOf(c), c.Param("id")); err != nil {
 		fail(c, a.log, err)
 		return
 	}

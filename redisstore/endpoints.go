@@ -161,9 +161,12 @@ func (s *Store) AllEndpoints(ctx context.Context, tenantID string) ([]*webhook.E
 		known = cached.version
 	}
 	keys := []string{keyWebhooks(tenantID), keyWebhooksVersion(tenantID)}
-	res, err := scriptAllEndpoints.Run(ctx, s.rdb, keys, keyWebhook(tenantID, ""), known).Slice()
-	if err != nil || len(res) == 0 {
-		return nil, wrap("list webhooks", err)
+	res, err := s.runArray(ctx, "list webhooks", scriptAllEndpoints, keys, -1, keyWebhook(tenantID, ""), known)
+	if err != nil {
+		return nil, err
+	}
+	if len(res)%2 != 1 {
+		return nil, unexpectedReply("list webhooks", res)
 	}
 	version := str(res[0])
 	if known != "" && version == known && len(res) == 1 {
@@ -172,7 +175,11 @@ func (s *Store) AllEndpoints(ctx context.Context, tenantID string) ([]*webhook.E
 	var all []*webhook.Endpoint
 	size := 0
 	for i := 1; i+1 < len(res); i += 2 {
-		m := pairs(res[i+1])
+		h, ok := res[i+1].([]any)
+		if !ok {
+			return nil, unexpectedReply("list webhooks", res)
+		}
+		m := pairs(h)
 		e, err := decodeEndpoint(tenantID, str(res[i]), m)
 		if err != nil {
 			return nil, err
@@ -199,13 +206,23 @@ type endpointList struct {
 	list    []*webhook.Endpoint
 }
 
-// scriptAllEndpoints
-// KEYS: 1 the tenant's webhook index, 2 the tenant's webhooks version.
-// ARGV: 1 the webhook hash key without its ID (all of the tenant's keys share
-// its hash tag), 2 the version of the caller's list ("" for none).
-// Returns {version} when the caller's list is current, else {version, id,
-// webhook fields, id, webhook fields, …} in index order; version is "" when
-// the tenant has none yet (never current).
+// scriptAllEndpoints reads every webhook of a tenant, unless the caller's
+// list is current.
+//
+// Input:
+// KEYS[1] -> tidings:{<ten>}:whs       the tenant's webhook index
+// KEYS[2] -> tidings:{<ten>}:whv       the tenant's webhooks version
+// --
+// ARGV[1] -> tidings:{<ten>}:wh:       the webhook key without its ID (the
+//
+//	webhooks are too many to pass; they share the tenant's slot)
+//
+// ARGV[2] -> the version of the caller's list ("" for none)
+//
+// Output:
+// {version} when the caller's list is current, else {version, id, the
+// webhook's fields, id, fields, …} in index order; version is "" while the
+// tenant has none (never current).
 var scriptAllEndpoints = redis.NewScript(`
 local v = redis.call('GET', KEYS[2]) or ''
 if v ~= '' and v == ARGV[2] then return {v} end
@@ -223,9 +240,9 @@ func (s *Store) SaveSettings(ctx context.Context, e *webhook.Endpoint) error {
 	if err != nil {
 		return err
 	}
-	n, err := scriptSetIfExists.Run(ctx, s.rdb, []string{keyWebhook(e.TenantID, e.ID), keyWebhooksVersion(e.TenantID)}, cfg, e.RateLimit).Int()
+	n, err := s.runInt(ctx, "save webhook", scriptSetIfExists, []string{keyWebhook(e.TenantID, e.ID), keyWebhooksVersion(e.TenantID)}, cfg, e.RateLimit)
 	if err != nil {
-		return wrap("save webhook", err)
+		return err
 	}
 	if n == 0 {
 		return wrap("save webhook", webhook.ErrNotFound)
@@ -236,10 +253,18 @@ func (s *Store) SaveSettings(ctx context.Context, e *webhook.Endpoint) error {
 	return wrap("save webhook", err)
 }
 
-// scriptSetIfExists writes the settings of a webhook hash that exists and
-// bumps their version and the tenant's webhooks version.
-// KEYS[1] webhook hash, KEYS[2] the tenant's webhooks version; ARGV[1]
-// settings JSON, ARGV[2] rate limit. Returns 1, or 0 if missing.
+// scriptSetIfExists writes the settings of a webhook that exists and bumps
+// their version and the tenant's webhooks version.
+//
+// Input:
+// KEYS[1] -> tidings:{<ten>}:wh:<wh>   the webhook
+// KEYS[2] -> tidings:{<ten>}:whv       the tenant's webhooks version
+// --
+// ARGV[1] -> settings JSON
+// ARGV[2] -> rate limit (0 for none)
+//
+// Output:
+// 1, or 0 if the webhook does not exist.
 var scriptSetIfExists = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'cfg', ARGV[1], 'rate', ARGV[2])
@@ -253,9 +278,9 @@ return 1`)
 // not exist.
 func (s *Store) SetStatus(ctx context.Context, tenantID, id string, status webhook.EndpointStatus, reason string) (bool, error) {
 	args := []any{string(status), reason}
-	n, err := scriptSetStatus.Run(ctx, s.rdb, []string{keyWebhook(tenantID, id), keyWebhooksVersion(tenantID)}, args...).Int()
+	n, err := s.runInt(ctx, "set webhook status", scriptSetStatus, []string{keyWebhook(tenantID, id), keyWebhooksVersion(tenantID)}, args...)
 	if err != nil {
-		return false, wrap("set webhook status", err)
+		return false, err
 	}
 	if n == 0 {
 		return false, wrap("set webhook status", webhook.ErrNotFound)
@@ -263,10 +288,22 @@ func (s *Store) SetStatus(ctx context.Context, tenantID, id string, status webho
 	return n == 1, nil
 }
 
-// scriptSetStatus: KEYS[1] webhook hash, KEYS[2] the tenant's webhooks
-// version (bumped: publishing matches active webhooks only); ARGV[1] status,
-// ARGV[2] reason. Active resets failure_count and exhausted_streak. Returns 0
-// if missing, 2 if the status was already that, else 1.
+// scriptSetStatus sets a webhook's status; active resets failure_count and
+// exhausted_streak.
+//
+// Input:
+// KEYS[1] -> tidings:{<ten>}:wh:<wh>   the webhook
+// KEYS[2] -> tidings:{<ten>}:whv       the tenant's webhooks version (bumped:
+//
+//	publishing matches active webhooks only)
+//
+// --
+// ARGV[1] -> status
+// ARGV[2] -> disabled_reason ("" for none)
+//
+// Output:
+// 1 if changed, 2 if the status was that already, 0 if the webhook does not
+// exist.
 var scriptSetStatus = redis.NewScript(`
 local old = redis.call('HGET', KEYS[1], 'status')
 if not old then return 0 end
@@ -292,7 +329,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) ([]stri
 		p.Incr(ctx, keyWebhooksVersion(tenantID))
 		// Its delivery index, slots and bucket go too; the deliveries
 		// themselves expire with the log retention.
-		p.Del(ctx, keyWebhookDeliveries(tenantID, id), keyLegacyWebhookDeliveries(tenantID, id), keyWebhookInflight(tenantID, id), keyWebhookBucket(tenantID, id))
+		p.Del(ctx, keyWebhookDeliveries(tenantID, id), keyWebhookInflight(tenantID, id), keyWebhookBucket(tenantID, id))
 		return nil
 	})
 	if err != nil {

@@ -15,20 +15,19 @@ import (
 	"github.com/tidingshq/tidings/webhook"
 )
 
-// storedEvent is the JSON of an event key. Its ID is the key's (events
-// stored before kept it here too).
+// storedEvent is the JSON of an event key. Its ID is the key's.
 type storedEvent struct {
-	ID        string          `json:"id,omitempty"`
 	Type      string          `json:"type"`
 	Data      json.RawMessage `json:"data"`
 	ClientID  string          `json:"client_id,omitempty"`
 	CreatedAt int64           `json:"created_at"`
 }
 
-// CreateEvent writes an event and its deliveries in one transaction. Test
+// CreateEvent writes an event and its deliveries in one transaction, with
+// the accepted record of its idempotency keys when idem is not nil. Test
 // events (sent by /test) are kept out of the event indexes, so lists and
 // recover never see them.
-func (s *Store) CreateEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery, test bool) error {
+func (s *Store) CreateEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery, test bool, idem *webhook.IdempotencyRecord) error {
 	// No HTML escaping: the data must reach receivers byte for byte as sent.
 	body, err := compactJSON(storedEvent{Type: ev.Type, Data: ev.Data, ClientID: ev.ClientID, CreatedAt: ev.CreatedAt.UnixMilli()})
 	if err != nil {
@@ -42,6 +41,9 @@ func (s *Store) CreateEvent(ctx context.Context, ev *webhook.Event, deliveries [
 			p.SAdd(ctx, keyTypes(ten), ev.Type)
 		}
 		s.addDeliveries(ctx, p, ev, deliveries, test)
+		if idem != nil {
+			acceptIdempotency(ctx, p, ev, idem)
+		}
 		return nil
 	})
 	return wrap("create event", err)
@@ -195,10 +197,8 @@ func (s *Store) EventsBetween(ctx context.Context, tenantID, webhookID string, s
 	}
 	p := s.rdb.Pipeline()
 	evs := make([]*redis.StringCmd, len(ids))
-	dls := make([]*redis.StringCmd, len(ids))
 	for i, id := range ids {
 		evs[i] = p.Get(ctx, keyEvent(tenantID, id))
-		dls[i] = p.HGet(ctx, keyLegacyEventDeliveries(tenantID, id), webhookID)
 	}
 	if _, err := p.Exec(ctx); err != nil && err != redis.Nil {
 		return nil, nil, "", wrap("events between", err)
@@ -214,24 +214,27 @@ func (s *Store) EventsBetween(ctx context.Context, tenantID, webhookID string, s
 		if err != nil {
 			return nil, nil, "", err
 		}
-		dlv, ok := byWebhook[webhookID]
-		if !ok {
-			dlv = dls[i].Val()
-		}
-		out, dlvs = append(out, ev), append(dlvs, dlv)
+		out, dlvs = append(out, ev), append(dlvs, byWebhook[webhookID])
 	}
 	return out, dlvs, next, nil
 }
 
-// DeleteEvent removes an event whose deliveries could not be queued, so a
-// failed publish leaves nothing behind but index entries, which lists skip
-// (as those of expired events) until the retention trims them.
-func (s *Store) DeleteEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery) error {
+// DeleteEvent removes an event whose deliveries could not be queued, and
+// the idempotency keys that accepted it (idem, may be nil), so a failed
+// publish leaves nothing behind but index entries, which lists skip (as
+// those of expired events) until the retention trims them, and the client's
+// retry creates the event once.
+func (s *Store) DeleteEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery, idem *webhook.IdempotencyRecord) error {
 	ten := ev.TenantID
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, keyEvent(ten, ev.ID))
+		if idem != nil {
+			for _, k := range idem.Keys {
+				p.Del(ctx, keyIdempotency(ten, k))
+			}
+		}
 		for _, d := range deliveries {
-			p.Del(ctx, keyDelivery(ten, d.ID)) // just created: no keys of the layout before
+			p.Del(ctx, keyDelivery(ten, d.ID))
 			p.SRem(ctx, keyWebhookPending(ten, d.WebhookID), d.ID)
 		}
 		return nil
@@ -292,17 +295,12 @@ func cutEvent(body string) (se storedEvent, ok bool) {
 
 // GetEvent returns an event and the IDs of its deliveries by webhook ID.
 func (s *Store) GetEvent(ctx context.Context, tenantID, id string) (*webhook.Event, map[string]string, error) {
-	p := s.rdb.Pipeline()
-	raw := p.Get(ctx, keyEvent(tenantID, id))
-	legacy := p.HGetAll(ctx, keyLegacyEventDeliveries(tenantID, id))
-	if _, err := p.Exec(ctx); err != nil {
+	raw, err := s.rdb.Get(ctx, keyEvent(tenantID, id)).Result()
+	if err != nil {
 		return nil, nil, wrap("get event", err)
 	}
-	byWebhook := legacy.Val()
-	if byWebhook == nil {
-		byWebhook = map[string]string{}
-	}
-	ev, err := decodeEvent(tenantID, id, splitEvent(raw.Val(), byWebhook))
+	byWebhook := map[string]string{}
+	ev, err := decodeEvent(tenantID, id, splitEvent(raw, byWebhook))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -363,31 +361,24 @@ func (s *Store) GetDeliveries(ctx context.Context, tenantID string, ids []string
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	p := s.rdb.Pipeline()
-	vals := make([]*redis.StringCmd, len(ids))
-	legacy := make([]*redis.MapStringStringCmd, len(ids))
+	keys := make([]string, len(ids))
 	for i, id := range ids {
-		vals[i] = p.Get(ctx, keyDelivery(tenantID, id))
-		legacy[i] = p.HGetAll(ctx, keyLegacyDelivery(tenantID, id))
+		keys[i] = keyDelivery(tenantID, id)
 	}
-	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
 		return nil, wrap("get deliveries", err)
 	}
 	out := make([]*webhook.Delivery, len(ids))
 	var missing []int
 	for i, id := range ids {
-		v, err := vals[i].Result()
-		switch {
-		case err == nil:
-			if out[i], _, err = parseDelivery(tenantID, id, v); err != nil {
-				return nil, err
-			}
-		case errors.Is(err, redis.Nil):
-			if out[i] = legacyDelivery(tenantID, id, legacy[i].Val()); out[i] == nil {
-				missing = append(missing, i)
-			}
-		default:
-			return nil, wrap("get deliveries", err)
+		v, ok := vals[i].(string)
+		if !ok {
+			missing = append(missing, i)
+			continue
+		}
+		if out[i], _, err = parseDelivery(tenantID, id, v); err != nil {
+			return nil, err
 		}
 	}
 	if len(missing) == 0 {
@@ -407,33 +398,22 @@ func (s *Store) GetDeliveries(ctx context.Context, tenantID string, ids []string
 	return out, nil
 }
 
-// DeliveryAttempts returns a delivery and its attempts, oldest first, in
-// one round trip: the lines of its value, or what it kept in the keys of the
-// layout before (a hash; attempts in a list, then a string).
-// webhook.ErrNotFound if there is no such delivery.
+// DeliveryAttempts returns a delivery and its attempts, oldest first: the
+// lines of its value. webhook.ErrNotFound if there is no such delivery.
 func (s *Store) DeliveryAttempts(ctx context.Context, tenantID, id string) (*webhook.Delivery, []webhook.Attempt, error) {
-	p := s.rdb.Pipeline()
-	value := p.Get(ctx, keyDelivery(tenantID, id))
-	hash := p.HGetAll(ctx, keyLegacyDelivery(tenantID, id))
-	list := p.LRange(ctx, keyLegacyAttemptList(tenantID, id), 0, -1)
-	lines := p.Get(ctx, keyLegacyAttempts(tenantID, id))
-	if _, err := p.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	v, err := s.rdb.Get(ctx, keyDelivery(tenantID, id)).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, nil, wrap("get delivery", err)
 	}
 	var d *webhook.Delivery
 	var raws []string
-	if v, err := value.Result(); err == nil {
+	if err == nil {
 		var attempts string
 		if d, attempts, err = parseDelivery(tenantID, id, v); err != nil {
 			return nil, nil, err
 		}
 		if attempts != "" {
 			raws = strings.Split(attempts, "\n")
-		}
-	} else {
-		d, raws = legacyDelivery(tenantID, id, hash.Val()), list.Val()
-		if v := lines.Val(); v != "" {
-			raws = append(raws, strings.Split(v, "\n")...)
 		}
 	}
 	if d == nil {

@@ -19,7 +19,7 @@ func FuzzDeliveryLine(f *testing.F) {
 	f.Fuzz(func(t *testing.T, typ, errText, body string, attempt int, at int64, garbage string) {
 		d := &webhook.Delivery{ID: "dlv_1", TenantID: "ten_1", WebhookID: "wh_1", EventID: "evt_1", EventType: typ,
 			Status: webhook.DeliveryFailed, Attempt: attempt, MaxAttempts: attempt + 1, NextRetryAt: unixMs(at), NextTrigger: webhook.TriggerManual,
-			EndedRetry: attempt, LastResponseStatus: 500, LastResponseBody: body, LastResponseTimeMs: at, LastError: errText,
+			FailedAtRetry: attempt, LastResponseStatus: 500, LastResponseBody: body, LastResponseTimeMs: at, LastError: errText,
 			CreatedAt: unixMs(at), UpdatedAt: unixMs(at)}
 		got, attempts, err := parseDelivery(d.TenantID, d.ID, deliveryLine(d))
 		if err != nil || attempts != "" {

@@ -6,64 +6,115 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tidingshq/tidings/webhook"
 )
 
-// IdempotencyRecord is what an idempotency key remembers.
-type IdempotencyRecord struct {
-	Fingerprint string // hash of the request body
-	Done        bool   // false while the first request is running
-	Response    []byte // the first response, once done
-}
+// An idempotency key (keyIdempotency) holds "<state>|<fingerprint>|<event
+// ID>|<response>", the last two empty while running:
+//
+//	running   a request holds the key; a lease that ends with the request's
+//	          deadline, so a crash never locks the key for longer
+//	accepted  the event is stored (written in CreateEvent's transaction),
+//	          its tasks may not all be queued yet; kept for the TTL
+//	done      the event and every task are in Redis; kept for the TTL
 
 // ClaimIdempotency claims every key (all of one tenant) for a request with
-// the given fingerprint, atomically. If any key is already held it claims
-// nothing and returns that key's record; else it returns nil and the caller
-// owns the keys until CompleteIdempotency or ReleaseIdempotency.
-func (s *Store) ClaimIdempotency(ctx context.Context, tenantID string, keys []string, fingerprint string, ttl time.Duration) (*IdempotencyRecord, error) {
+// the given fingerprint, for lease, atomically. If any key is held already
+// it claims nothing and returns that key's record; else it returns nil and
+// the caller owns the keys until CreateEvent accepts them or
+// ReleaseIdempotency gives them back.
+func (s *Store) ClaimIdempotency(ctx context.Context, tenantID string, keys []string, fingerprint string, lease time.Duration) (*webhook.IdempotencyRecord, error) {
 	full := make([]string, len(keys))
 	for i, k := range keys {
 		full[i] = keyIdempotency(tenantID, k)
 	}
-	v, err := scriptClaim.Run(ctx, s.rdb, full, "running|"+fingerprint, ttl.Milliseconds()).Text()
+	res, err := s.runArray(ctx, "claim idempotency key", scriptClaim, full, 1, webhook.IdempotencyRunning+"|"+fingerprint+"||", lease.Milliseconds())
 	if err != nil {
-		return nil, wrap("claim idempotency key", err)
+		return nil, err
 	}
-	if v == "" {
+	v, ok := res[0].(string)
+	switch {
+	case !ok:
+		return nil, unexpectedReply("claim idempotency key", res)
+	case v == "":
 		return nil, nil
 	}
 	state, rest, _ := strings.Cut(v, "|")
-	fp, resp, _ := strings.Cut(rest, "|")
-	return &IdempotencyRecord{Fingerprint: fp, Done: state == "done", Response: []byte(resp)}, nil
+	fp, rest, _ := strings.Cut(rest, "|")
+	evt, resp, _ := strings.Cut(rest, "|")
+	return &webhook.IdempotencyRecord{Keys: keys, State: state, Fingerprint: fp, EventID: evt, Response: []byte(resp)}, nil
 }
 
-// scriptClaim
-// KEYS: the idempotency keys. ARGV: 1 value to set, 2 TTL ms.
-// Returns "" when claimed, else the value of the first key already held.
+// scriptClaim claims idempotency keys that are all free.
+//
+// Input:
+// KEYS[1…] -> tidings:{<ten>}:idem:<key>   the request's keys
+// --
+// ARGV[1] -> the running record to set
+// ARGV[2] -> lease, ms
+//
+// Output:
+// {""} when claimed, else {the record of the first key already held}.
 var scriptClaim = redis.NewScript(`
 for i = 1, #KEYS do
   local v = redis.call('GET', KEYS[i])
-  if v then return v end
+  if v then return {v} end
 end
 for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2]) end
-return ''`)
+return {''}`)
 
-// CompleteIdempotency stores the response of a claimed request, keeping the
-// keys' TTL.
-func (s *Store) CompleteIdempotency(ctx context.Context, tenantID string, keys []string, fingerprint string, response []byte) error {
+// acceptIdempotency queues, in CreateEvent's transaction, the accepted
+// record of the keys with the full TTL: from then on a retry finds the
+// event instead of creating another.
+func acceptIdempotency(ctx context.Context, p redis.Pipeliner, ev *webhook.Event, rec *webhook.IdempotencyRecord) {
+	v := webhook.IdempotencyAccepted + "|" + rec.Fingerprint + "|" + ev.ID + "|" + string(rec.Response)
+	for _, k := range rec.Keys {
+		p.Set(ctx, keyIdempotency(ev.TenantID, k), v, rec.TTL)
+	}
+}
+
+// CompleteIdempotency marks accepted keys done: every task of the event is
+// queued. The TTL set when they were accepted stays.
+func (s *Store) CompleteIdempotency(ctx context.Context, tenantID string, rec *webhook.IdempotencyRecord) error {
 	p := s.rdb.Pipeline()
-	for _, k := range keys {
-		p.SetArgs(ctx, keyIdempotency(tenantID, k), "done|"+fingerprint+"|"+string(response), redis.SetArgs{KeepTTL: true})
+	v := webhook.IdempotencyDone + "|" + rec.Fingerprint + "|" + rec.EventID + "|" + string(rec.Response)
+	for _, k := range rec.Keys {
+		p.SetArgs(ctx, keyIdempotency(tenantID, k), v, redis.SetArgs{KeepTTL: true, Mode: "XX"})
 	}
 	_, err := p.Exec(ctx)
+	if err == redis.Nil { // XX on a key gone meanwhile
+		err = nil
+	}
 	return wrap("complete idempotency key", err)
 }
 
-// ReleaseIdempotency forgets claimed keys after a request failed, so that
-// the client can try again.
-func (s *Store) ReleaseIdempotency(ctx context.Context, tenantID string, keys []string) error {
+// ReleaseIdempotency gives back keys a request claimed and did not get
+// accepted, so that the client can try again. Keys that are no longer
+// running with this fingerprint are left alone: an accepted record is the
+// event's.
+func (s *Store) ReleaseIdempotency(ctx context.Context, tenantID string, keys []string, fingerprint string) error {
 	full := make([]string, len(keys))
 	for i, k := range keys {
 		full[i] = keyIdempotency(tenantID, k)
 	}
-	return wrap("release idempotency key", s.rdb.Del(ctx, full...).Err())
+	_, err := s.runInt(ctx, "release idempotency key", scriptRelease, full, webhook.IdempotencyRunning+"|"+fingerprint+"||")
+	return err
 }
+
+// scriptRelease deletes the idempotency keys that still hold a running
+// record.
+//
+// Input:
+// KEYS[1…] -> tidings:{<ten>}:idem:<key>   the request's keys
+// --
+// ARGV[1] -> the running record
+//
+// Output:
+// The number of keys deleted.
+var scriptRelease = redis.NewScript(`
+local n = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then n = n + redis.call('DEL', KEYS[i]) end
+end
+return n`)

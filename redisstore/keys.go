@@ -36,8 +36,8 @@ package redisstore
 //	                                  disabling or deleting it can cancel them; no TTL
 //	tidings:{ten}:wh:<wh>:inflight    ZSET  the webhook's slots in use, one member per request in
 //	                                  flight, "<delivery ID>.<retry count>" of the delivery run
-//	                                  that took the slot (a slot handed on in a worker keeps
-//	                                  it; written before: the delivery ID), scored by lease end
+//	                                  that took the slot (a slot passed on in a worker keeps
+//	                                  it), scored by lease end
 //	                                  (ms): the per-endpoint concurrency cap across workers; no
 //	                                  TTL: it empties itself as attempts end, and the lease of a
 //	                                  dead worker's attempt is dropped when the cap is next
@@ -46,19 +46,11 @@ package redisstore
 //	                                  TTL 60s
 //	tidings:{ten}:wh:<wh>:deliveries  STREAM index of the webhook's deliveries (index.go);
 //	                                  trimmed to the log retention on each write
-//	tidings:{ten}:wh:<wh>:dlvs        ZSET  the same, written before the stream: no longer
-//	                                  read or written; TTL = log retention, set at start
-//	                                  (ExpireOldIndexes); deleted with the webhook
 //	tidings:{ten}:events              STREAM index of events (test events excluded);
 //	                                  trimmed to retention
-//	tidings:{ten}:evts                ZSET  the same, written before the stream: no longer
-//	                                  read or written; TTL = log retention, set at start
 //	tidings:{ten}:evt:<evt>           STRING JSON event with data (no newline), then a line
 //	                                  "\n<webhook ID> <delivery ID>" per delivery: at most one
 //	                                  delivery per (event, webhook); TTL = log retention
-//	tidings:{ten}:evt:<evt>:dlvs      HASH  webhook ID → delivery ID, written before the event
-//	                                  key held its deliveries: only read; gone one log
-//	                                  retention after the upgrade
 //	tidings:{ten}:d:<dlv>             STRING the delivery and its attempts, a line each (see
 //	                                  record.go); rewritten whole on each attempt (exact size,
 //	                                  where APPEND would over-allocate); TTL = log retention,
@@ -66,11 +58,6 @@ package redisstore
 //	                                  (its ID names the event: webhook.NewDeliveryID) has none
 //	                                  until its first attempt or cancellation: reads make it
 //	                                  up from the event key's record (unrecorded)
-//	tidings:{ten}:dlv:<dlv>           HASH  a delivery as written before the :d: string, with
-//	tidings:{ten}:dlv:<dlv>:att       STRING its attempts (one JSON array per line), or before
-//	tidings:{ten}:dlv:<dlv>:attempts  LIST  that in a list: read as they are, moved into the :d:
-//	                                  string by the first script that changes the delivery;
-//	                                  gone one log retention after the upgrade
 //	tidings:{ten}:idem:<key>          STRING idempotency record "running|<fp>" then
 //	                                  "done|<fp>|<response>"; TTL = idempotency TTL.
 //	                                  <key> is "h:<Idempotency-Key>" or "c:<client id>"
@@ -90,28 +77,18 @@ func tag(tenantID string) string { return tagOpen + tenantID + "}" }
 
 const tagOpen = "tidings:{"
 
-func keyTenant(ten string) string                      { return tagOpen + ten + "}:tenant" }
-func keyTenantKeys(ten string) string                  { return tagOpen + ten + "}:keys" }
-func keyWebhooks(ten string) string                    { return tagOpen + ten + "}:whs" }
-func keyWebhooksVersion(ten string) string             { return tagOpen + ten + "}:whv" }
-func keyWebhook(ten, wh string) string                 { return tagOpen + ten + "}:wh:" + wh }
-func keyWebhookPending(ten, wh string) string          { return tagOpen + ten + "}:wh:" + wh + ":pending" }
-func keyWebhookDeliveries(ten, wh string) string       { return tagOpen + ten + "}:wh:" + wh + ":deliveries" }
-func keyLegacyWebhookDeliveries(ten, wh string) string { return tagOpen + ten + "}:wh:" + wh + ":dlvs" }
-func keyWebhookInflight(ten, wh string) string         { return tagOpen + ten + "}:wh:" + wh + ":inflight" }
-func keyWebhookBucket(ten, wh string) string           { return tagOpen + ten + "}:wh:" + wh + ":bucket" }
-func keyEvents(ten string) string                      { return tagOpen + ten + "}:events" }
-func keyLegacyEvents(ten string) string                { return tagOpen + ten + "}:evts" }
-func keyEvent(ten, evt string) string                  { return tagOpen + ten + "}:evt:" + evt }
-func keyLegacyEventDeliveries(ten, evt string) string {
-	return tagOpen + ten + "}:evt:" + evt + ":dlvs"
-}
-func keyDelivery(ten, dlv string) string       { return tagOpen + ten + "}:d:" + dlv }
-func keyLegacyDelivery(ten, dlv string) string { return tagOpen + ten + "}:dlv:" + dlv }
-func keyLegacyAttempts(ten, dlv string) string { return tagOpen + ten + "}:dlv:" + dlv + ":att" }
-func keyLegacyAttemptList(ten, dlv string) string {
-	return tagOpen + ten + "}:dlv:" + dlv + ":attempts"
-}
-func keyIdempotency(ten, key string) string { return tagOpen + ten + "}:idem:" + key }
-func keyTypes(ten string) string            { return tagOpen + ten + "}:types" }
-func keyAPIKey(hash string) string          { return keyAPIKeyPrefix + hash }
+func keyTenant(ten string) string                { return tagOpen + ten + "}:tenant" }
+func keyTenantKeys(ten string) string            { return tagOpen + ten + "}:keys" }
+func keyWebhooks(ten string) string              { return tagOpen + ten + "}:whs" }
+func keyWebhooksVersion(ten string) string       { return tagOpen + ten + "}:whv" }
+func keyWebhook(ten, wh string) string           { return tagOpen + ten + "}:wh:" + wh }
+func keyWebhookPending(ten, wh string) string    { return tagOpen + ten + "}:wh:" + wh + ":pending" }
+func keyWebhookDeliveries(ten, wh string) string { return tagOpen + ten + "}:wh:" + wh + ":deliveries" }
+func keyWebhookInflight(ten, wh string) string   { return tagOpen + ten + "}:wh:" + wh + ":inflight" }
+func keyWebhookBucket(ten, wh string) string     { return tagOpen + ten + "}:wh:" + wh + ":bucket" }
+func keyEvents(ten string) string                { return tagOpen + ten + "}:events" }
+func keyEvent(ten, evt string) string            { return tagOpen + ten + "}:evt:" + evt }
+func keyDelivery(ten, dlv string) string         { return tagOpen + ten + "}:d:" + dlv }
+func keyIdempotency(ten, key string) string      { return tagOpen + ten + "}:idem:" + key }
+func keyTypes(ten string) string                 { return tagOpen + ten + "}:types" }
+func keyAPIKey(hash string) string               { return keyAPIKeyPrefix + hash }

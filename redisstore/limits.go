@@ -9,21 +9,25 @@ import (
 	"github.com/tidingshq/tidings/webhook"
 )
 
-// Acquire takes one of a webhook's maxInFlight in-flight slots, across every
-// worker process, under the member slot (the delivery's run that takes it),
-// and, when rate > 0, a token of its bucket (rate per second, burst = rate).
-// A slot is a lease that expires after lease, so a worker that dies frees
-// it. It returns "" when the delivery may go, else the limit hit
+// Acquire takes one of a webhook's in-flight slots, across every worker
+// process, and, when rate > 0, a token of its bucket (rate per second,
+// burst = rate). A slot is a lease, so a worker that dies frees it. It
+// returns "" when the delivery may go, else the limit hit
 // (webhook.WaitConcurrency or webhook.WaitRateLimit) and, for the rate, how
 // long until a token is due. Taking a slot its member holds already renews
 // it. The hot path takes the slot in Begin instead.
-func (s *Store) Acquire(ctx context.Context, tenantID, webhookID, slot string, maxInFlight, rate int, lease time.Duration) (string, time.Duration, error) {
+func (s *Store) Acquire(ctx context.Context, tenantID, webhookID string, slot webhook.Slot, rate int) (string, time.Duration, error) {
 	keys := []string{keyWebhookInflight(tenantID, webhookID), keyWebhookBucket(tenantID, webhookID)}
-	res, err := scriptAcquire.Run(ctx, s.rdb, keys, lease.Milliseconds(), maxInFlight, rate, slot).Int64Slice()
+	res, err := s.runArray(ctx, "acquire", scriptAcquire, keys, 2, slot.Lease.Milliseconds(), slot.MaxInFlight, rate, slot.Member)
 	if err != nil {
-		return "", 0, wrap("acquire", err)
+		return "", 0, err
 	}
-	wait, delay := acquireResult(res[0], res[1])
+	state, ok1 := res[0].(int64)
+	waitMs, ok2 := res[1].(int64)
+	if !ok1 || !ok2 {
+		return "", 0, unexpectedReply("acquire", res)
+	}
+	wait, delay := acquireResult(state, waitMs)
 	return wait, delay, nil
 }
 
@@ -38,9 +42,9 @@ func acquireResult(state, waitMs int64) (string, time.Duration) {
 	return "", 0
 }
 
-// Release gives back an in-flight slot.
-func (s *Store) Release(ctx context.Context, tenantID, webhookID, slot string) error {
-	return wrap("release", s.rdb.ZRem(ctx, keyWebhookInflight(tenantID, webhookID), slot).Err())
+// Release gives back the in-flight slot of member.
+func (s *Store) Release(ctx context.Context, tenantID, webhookID, member string) error {
+	return wrap("release", s.rdb.ZRem(ctx, keyWebhookInflight(tenantID, webhookID), member).Err())
 }
 
 // luaAcquire is the slot-and-token logic shared by scriptAcquire and
@@ -77,11 +81,22 @@ local function acquire(inflight, bucket, member, lease, max, rate)
 end
 `
 
-// scriptAcquire
-// KEYS: 1 webhook in-flight ZSET (member a delivery run, score lease end ms),
-// 2 webhook token bucket HASH (tokens, ts).
-// ARGV: 1 lease ms, 2 max in flight, 3 rate per second (0: none), 4 the slot's member.
-// Returns {state, wait ms} as luaAcquire.
+// scriptAcquire takes a webhook's in-flight slot and rate token.
+//
+// Input:
+// KEYS[1] -> tidings:{<ten>}:wh:<wh>:inflight   the webhook's slots (member: a
+//
+//	delivery run; score: lease end, ms)
+//
+// KEYS[2] -> tidings:{<ten>}:wh:<wh>:bucket     the webhook's rate tokens
+// --
+// ARGV[1] -> lease, ms
+// ARGV[2] -> the webhook's cap of slots
+// ARGV[3] -> rate per second (0: none)
+// ARGV[4] -> the slot's member
+//
+// Output:
+// {state, wait ms} as luaAcquire returns them.
 var scriptAcquire = redis.NewScript(luaAcquire + `
 local state, wait = acquire(KEYS[1], KEYS[2], ARGV[4], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
 return {state, wait}`)

@@ -25,42 +25,38 @@ import (
 // array by position (deliveryHeader); each later line is an attempt, oldest
 // first (storedAttempt). JSON escapes newlines, so lines split cleanly.
 // Scripts keep the attempts as they are and rewrite the first line.
-//
-// Deliveries written before (a hash, its attempts in a string or a list) are
-// read as they are and upgraded by the first script that changes them
-// (luaDelivery).
 
 // deliveryHeader is the JSON array of a delivery's first line. Its
 // positions (1-based, as scripts index it) are fixed: scripts edit 5, 6, 7,
 // 8, 9 and 12.
 type deliveryHeader struct {
-	WebhookID   string // 1
-	EventID     string // 2
-	EventType   string // 3
-	Attempt     int    // 4
-	MaxAttempts int    // 5
-	NextRetryAt int64  // 6 ms, 0 for none
-	NextTrigger string // 7
-	EndedRetry  int    // 8 -1 for none
-	UpdatedAt   int64  // 9 ms
-	LastStatus  int    // 10
-	LastTimeMs  int64  // 11
-	LastError   string // 12
-	LastBody    string // 13
-	CreatedAt   int64  // 14 ms
+	WebhookID     string // 1
+	EventID       string // 2
+	EventType     string // 3
+	Attempt       int    // 4
+	MaxAttempts   int    // 5
+	NextRetryAt   int64  // 6 ms, 0 for none
+	NextTrigger   string // 7
+	FailedAtRetry int    // 8 -1 for none
+	UpdatedAt     int64  // 9 ms
+	LastStatus    int    // 10
+	LastTimeMs    int64  // 11
+	LastError     string // 12
+	LastBody      string // 13
+	CreatedAt     int64  // 14 ms
 }
 
 func (h *deliveryHeader) fields() []any {
 	return []any{&h.WebhookID, &h.EventID, &h.EventType, &h.Attempt, &h.MaxAttempts, &h.NextRetryAt, &h.NextTrigger,
-		&h.EndedRetry, &h.UpdatedAt, &h.LastStatus, &h.LastTimeMs, &h.LastError, &h.LastBody, &h.CreatedAt}
+		&h.FailedAtRetry, &h.UpdatedAt, &h.LastStatus, &h.LastTimeMs, &h.LastError, &h.LastBody, &h.CreatedAt}
 }
 
-// headerOf is the header of a delivery as it stands in d. EndedRetry is
+// headerOf is the header of a delivery as it stands in d. FailedAtRetry is
 // kept only for a failed delivery.
 func headerOf(d *webhook.Delivery) string {
 	ended := -1
 	if d.Status == webhook.DeliveryFailed {
-		ended = d.EndedRetry
+		ended = d.FailedAtRetry
 	}
 	h := deliveryHeader{d.WebhookID, d.EventID, d.EventType, d.Attempt, d.MaxAttempts, msOf(d.NextRetryAt), d.NextTrigger,
 		ended, msOf(d.UpdatedAt), d.LastResponseStatus, d.LastResponseTimeMs, d.LastError, d.LastResponseBody, msOf(d.CreatedAt)}
@@ -161,7 +157,7 @@ func parseDelivery(tenantID, id, value string) (*webhook.Delivery, string, error
 	return &webhook.Delivery{
 		ID: id, TenantID: tenantID, WebhookID: h.WebhookID, EventID: h.EventID, EventType: h.EventType,
 		Status: webhook.DeliveryStatus(status), Attempt: h.Attempt, MaxAttempts: h.MaxAttempts,
-		NextRetryAt: unixMs(h.NextRetryAt), NextTrigger: h.NextTrigger, Test: test == "1", EndedRetry: h.EndedRetry,
+		NextRetryAt: unixMs(h.NextRetryAt), NextTrigger: h.NextTrigger, Test: test == "1", FailedAtRetry: h.FailedAtRetry,
 		LastResponseStatus: h.LastStatus, LastResponseBody: h.LastBody, LastResponseTimeMs: h.LastTimeMs, LastError: h.LastError,
 		CreatedAt: unixMs(h.CreatedAt), UpdatedAt: unixMs(h.UpdatedAt),
 	}, attempts, nil
@@ -233,37 +229,10 @@ func unmarshalPositional(b []byte, fields ...any) error {
 	return nil
 }
 
-// luaDelivery gives scripts a delivery's value and its parts.
-//
-// delivery(key, legacy hash, legacy attempts string, legacy attempts list)
-// returns the value, or false if there is none. A delivery still in the
-// layout written before (a hash and its attempts in a string or a list) is
-// upgraded first: its value is built from them, with their TTL, and they
-// are deleted. A delivery that cannot have been written before passes its
-// key for the legacy ones (deliveryKeys).
-//
-// parse(value) returns status, test flag, header JSON, the attempt lines
-// (each after a newline, "" for none) and the first line whole.
+// luaDelivery gives scripts parse(value): a delivery's status, test flag,
+// header JSON, attempt lines (each after a newline, "" for none) and first
+// line whole.
 const luaDelivery = `
-local function delivery(k, hk, sk, lk)
-  local v = redis.call('GET', k)
-  if v or hk == k or redis.call('EXISTS', hk) == 0 then return v end
-  local m = {}
-  local h = redis.call('HGETALL', hk)
-  for i = 1, #h, 2 do m[h[i]] = h[i + 1] end
-  local n = function(f, d) return tonumber(m[f]) or d end
-  local s = function(f) return m[f] or '' end
-  v = s('status') .. ' ' .. (m['test'] == '1' and '1' or '0') .. ' ' .. cjson.encode({s('webhook_id'), s('event_id'),
-    s('event_type'), n('attempt', 0), n('max_attempts', 0), n('next_retry_at', 0), s('next_trigger'),
-    n('ended_retry', -1), n('updated_at', 0), n('last_status', 0), n('last_time_ms', 0), s('last_error'), s('last_body'), n('created_at', 0)})
-  for _, a in ipairs(redis.call('LRANGE', lk, 0, -1)) do v = v .. '\n' .. a end
-  local att = redis.call('GET', sk)
-  if att then v = v .. '\n' .. att end
-  local ttl = redis.call('PTTL', hk)
-  if ttl > 0 then redis.call('SET', k, v, 'PX', ttl) else redis.call('SET', k, v) end
-  redis.call('DEL', hk, sk, lk)
-  return v
-end
 local function parse(v)
   local nl = string.find(v, '\n', 1, true)
   local line, rest = v, ''
@@ -272,34 +241,3 @@ local function parse(v)
   return st, test, h, rest, line
 end
 `
-
-// deliveryKeys are the four keys luaDelivery's delivery() takes. A delivery
-// whose ID names its event (webhook.NewDeliveryID) came after the layout
-// before: its own key stands for the legacy ones, which delivery() then
-// does not look for.
-func deliveryKeys(tenantID, id string) []string {
-	k := keyDelivery(tenantID, id)
-	if _, ok := webhook.DeliveryEvent(id); ok {
-		return []string{k, k, k, k}
-	}
-	return []string{k, keyLegacyDelivery(tenantID, id), keyLegacyAttempts(tenantID, id), keyLegacyAttemptList(tenantID, id)}
-}
-
-// legacyDelivery reads a delivery hash written before the one-string layout.
-func legacyDelivery(tenantID, id string, h map[string]string) *webhook.Delivery {
-	if len(h) == 0 || h["status"] == "" {
-		return nil
-	}
-	d := &webhook.Delivery{
-		ID: id, TenantID: tenantID, WebhookID: h["webhook_id"], EventID: h["event_id"], EventType: h["event_type"],
-		Status: webhook.DeliveryStatus(h["status"]), Attempt: atoi(h["attempt"]), MaxAttempts: atoi(h["max_attempts"]),
-		NextRetryAt: fromMs(h["next_retry_at"]), NextTrigger: h["next_trigger"], Test: h["test"] == "1", EndedRetry: -1,
-		LastResponseStatus: atoi(h["last_status"]), LastResponseBody: h["last_body"],
-		LastResponseTimeMs: int64(atoi(h["last_time_ms"])), LastError: h["last_error"],
-		CreatedAt: fromMs(h["created_at"]), UpdatedAt: fromMs(h["updated_at"]),
-	}
-	if v, ok := h["ended_retry"]; ok && v != "" {
-		d.EndedRetry = atoi(v)
-	}
-	return d
-}

@@ -82,6 +82,40 @@ func wrap(op string, err error) error {
 	return fmt.Errorf("redisstore: %s: %w: %w", op, webhook.ErrUnavailable, err)
 }
 
+// runInt runs a script whose reply is an integer. A reply of another shape
+// is an error, never a zero value taken for an answer.
+func (s *Store) runInt(ctx context.Context, op string, script *redis.Script, keys []string, args ...any) (int64, error) {
+	res, err := script.Run(ctx, s.rdb, keys, args...).Result()
+	if err != nil {
+		return 0, wrap(op, err)
+	}
+	n, ok := res.(int64)
+	if !ok {
+		return 0, unexpectedReply(op, res)
+	}
+	return n, nil
+}
+
+// runArray runs a script whose reply is an array of n elements (any number
+// for n < 0), and checks that it is.
+func (s *Store) runArray(ctx context.Context, op string, script *redis.Script, keys []string, n int, args ...any) ([]any, error) {
+	res, err := script.Run(ctx, s.rdb, keys, args...).Result()
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	a, ok := res.([]any)
+	if !ok || (n >= 0 && len(a) != n) {
+		return nil, unexpectedReply(op, res)
+	}
+	return a, nil
+}
+
+// unexpectedReply is the error of a script reply of the wrong shape: a bug
+// or a stranger's script under the same name, not an unreachable Redis.
+func unexpectedReply(op string, res any) error {
+	return fmt.Errorf("redisstore: %s: unexpected script reply %#v", op, res)
+}
+
 // Page is one page of a list.
 type Page[T any] struct {
 	Items      []T

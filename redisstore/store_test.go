@@ -40,7 +40,7 @@ func fixture(t *testing.T, s *Store) (*webhook.Endpoint, *webhook.Event, *webhoo
 	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: ten.ID, Type: "batch.done", Data: json.RawMessage(`{"a":"<&>"}`), CreatedAt: now}
 	d := &webhook.Delivery{ID: webhook.NewID(webhook.PrefixDelivery, now), TenantID: ten.ID, WebhookID: ep.ID, EventID: ev.ID,
 		EventType: ev.Type, Status: webhook.DeliveryPending, MaxAttempts: 3, CreatedAt: now, UpdatedAt: now}
-	if err := s.CreateEvent(ctx, ev, []*webhook.Delivery{d}, false); err != nil {
+	if err := s.CreateEvent(ctx, ev, []*webhook.Delivery{d}, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	return ep, ev, d
@@ -57,8 +57,8 @@ func TestKeySchema(t *testing.T) {
 		keyTenants: "zset", keyTenant(ten): "hash", keyTenantKeys(ten): "hash", keyWebhooks(ten): "zset",
 		keyWebhook(ten, ep.ID): "hash", keyWebhookPending(ten, ep.ID): "set", keyWebhookDeliveries(ten, ep.ID): "stream",
 		keyWebhooksVersion(ten): "string", keyEvents(ten): "stream", keyEvent(ten, ev.ID): "string",
-		keyLegacyEventDeliveries(ten, ev.ID): "none", keyDelivery(ten, d.ID): "string", keyLegacyDelivery(ten, d.ID): "none",
-		keyTypes(ten): "set",
+		keyDelivery(ten, d.ID): "string",
+		keyTypes(ten):          "set",
 	}
 	for k, typ := range want {
 		if got := rc.Type(ctx, k).Val(); got != typ {
@@ -90,8 +90,7 @@ func TestKeySchema(t *testing.T) {
 }
 
 // An event's key carries its deliveries: those added later (recover) too,
-// unless it expired meanwhile; events written with a separate delivery hash
-// (before) still read.
+// unless it expired meanwhile.
 func TestEventDeliveryRecords(t *testing.T) {
 	s, rc := newStore(t, time.Hour)
 	ctx := context.Background()
@@ -122,16 +121,6 @@ func TestEventDeliveryRecords(t *testing.T) {
 	if n := rc.Exists(ctx, keyEvent(ten, ev.ID)).Val(); n != 0 {
 		t.Error("AddDeliveries recreated an expired event key")
 	}
-	// Written before: JSON with its ID, deliveries in a hash of their own.
-	rc.Set(ctx, keyEvent(ten, ev.ID), `{"id":"`+ev.ID+`","type":"batch.done","data":{"a":1},"created_at":1764380000123}`, time.Hour)
-	rc.HSet(ctx, keyLegacyEventDeliveries(ten, ev.ID), ep.ID, d.ID)
-	got, byWebhook, err := s.GetEvent(ctx, ten, ev.ID)
-	if err != nil || got.ID != ev.ID || string(got.Data) != `{"a":1}` || byWebhook[ep.ID] != d.ID {
-		t.Errorf("legacy event = %+v %v, %v", got, byWebhook, err)
-	}
-	if _, dlvs, _, _ := s.EventsBetween(ctx, ten, ep.ID, time.UnixMilli(0), time.Now(), "", 10); len(dlvs) != 1 || dlvs[0] != d.ID {
-		t.Errorf("legacy EventsBetween deliveries = %v", dlvs)
-	}
 }
 
 // Recording attempts moves the delivery and the webhook's counters in one
@@ -141,16 +130,16 @@ func TestRecordAttemptAndEnd(t *testing.T) {
 	ctx := context.Background()
 	ep, _, d := fixture(t, s)
 	a := &webhook.Attempt{Attempt: 1, At: time.Now(), ErrorClass: webhook.ErrorHTTPStatus, ResponseStatus: 500, NextRetryAt: time.Now().Add(time.Second)}
-	if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeRetry, 0, d.ID, false, 0); err != nil {
+	if _, err := s.RecordAttempt(ctx, webhook.AttemptRecord{Delivery: d, Attempt: a, Outcome: webhook.OutcomeRetry, Slot: webhook.Slot{Member: d.ID}}); err != nil {
 		t.Fatal(err)
 	}
 	a2 := &webhook.Attempt{Attempt: 2, At: time.Now(), ErrorClass: webhook.ErrorTimeout}
-	streak, err := s.RecordAttempt(ctx, d, a2, webhook.OutcomeExhausted, 1, d.ID, false, 0)
+	streak, err := s.RecordAttempt(ctx, webhook.AttemptRecord{Delivery: d, Attempt: a2, Outcome: webhook.OutcomeExhausted, FailedAtRetry: 1, Slot: webhook.Slot{Member: d.ID}})
 	if err != nil || streak != 1 {
 		t.Fatalf("streak = %d, %v", streak, err)
 	}
 	got, _ := s.GetDelivery(ctx, d.TenantID, d.ID)
-	if got.Status != webhook.DeliveryFailed || got.Attempt != 2 || !got.NextRetryAt.IsZero() || got.EndedRetry != 1 {
+	if got.Status != webhook.DeliveryFailed || got.Attempt != 2 || !got.NextRetryAt.IsZero() || got.FailedAtRetry != 1 {
 		t.Errorf("delivery = %+v", got)
 	}
 	e, _ := s.GetEndpoint(ctx, ep.TenantID, ep.ID)
@@ -179,7 +168,7 @@ func TestRecordAttemptAndEnd(t *testing.T) {
 	if n, err := s.EndDeliveries(ctx, d.TenantID, d.WebhookID, []string{d.ID}, webhook.DeliveryCancelled, ""); n != 1 || err != nil {
 		t.Fatalf("end = %d, %v", n, err)
 	}
-	if _, err := s.RecordAttempt(ctx, d, &webhook.Attempt{Attempt: 3, At: time.Now()}, webhook.OutcomeSuccess, 0, d.ID, false, 0); err != nil {
+	if _, err := s.RecordAttempt(ctx, webhook.AttemptRecord{Delivery: d, Attempt: &webhook.Attempt{Attempt: 3, At: time.Now()}, Outcome: webhook.OutcomeSuccess, Slot: webhook.Slot{Member: d.ID}}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = s.GetDelivery(ctx, d.TenantID, d.ID)
@@ -208,7 +197,7 @@ func TestUnrecordedDelivery(t *testing.T) {
 		ds = append(ds, &webhook.Delivery{ID: webhook.NewDeliveryID(ev.ID, nil), TenantID: ten, WebhookID: wh, EventID: ev.ID,
 			EventType: ev.Type, Status: webhook.DeliveryPending, MaxAttempts: 7, NextTrigger: webhook.TriggerScheduled, CreatedAt: now, UpdatedAt: now})
 	}
-	if err := s.CreateEvent(ctx, ev, ds, false); err != nil {
+	if err := s.CreateEvent(ctx, ev, ds, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range ds {
@@ -217,7 +206,7 @@ func TestUnrecordedDelivery(t *testing.T) {
 		}
 	}
 	want := *ds[0]
-	want.EndedRetry = -1
+	want.FailedAtRetry = -1
 	got, err := s.GetDelivery(ctx, ten, ds[0].ID)
 	if err != nil || !reflect.DeepEqual(*got, want) {
 		t.Fatalf("queued delivery = %+v, %v\nwant %+v", got, err, want)
@@ -234,12 +223,12 @@ func TestUnrecordedDelivery(t *testing.T) {
 	}
 
 	// Its turn: Begin makes it up too, and the first attempt writes its record.
-	turn, err := s.Begin(ctx, ten, ds[0].ID, ev.ID, ep.ID, ds[0].ID, 5, time.Minute)
-	if err != nil || turn.Delivery == nil || !reflect.DeepEqual(*turn.Delivery, want) || !turn.Holding {
+	turn, err := s.Begin(ctx, webhook.BeginRequest{TenantID: ten, DeliveryID: ds[0].ID, EventID: ev.ID, WebhookID: ep.ID, Slot: webhook.Slot{Member: ds[0].ID, MaxInFlight: 5, Lease: time.Minute}})
+	if err != nil || turn.Delivery == nil || !reflect.DeepEqual(*turn.Delivery, want) || !turn.HasSlot {
 		t.Fatalf("Begin = %+v, %v", turn, err)
 	}
 	a := &webhook.Attempt{Attempt: 1, At: time.Now(), ErrorClass: webhook.ErrorHTTPStatus, ResponseStatus: 500, NextRetryAt: time.Now().Add(time.Minute)}
-	if _, err := s.RecordAttempt(ctx, turn.Delivery, a, webhook.OutcomeRetry, 0, ds[0].ID, false, 0); err != nil {
+	if _, err := s.RecordAttempt(ctx, webhook.AttemptRecord{Delivery: turn.Delivery, Attempt: a, Outcome: webhook.OutcomeRetry, Slot: webhook.Slot{Member: ds[0].ID}}); err != nil {
 		t.Fatal(err)
 	}
 	got, attempts, err := s.DeliveryAttempts(ctx, ten, ds[0].ID)
@@ -267,7 +256,7 @@ func TestUnrecordedDelivery(t *testing.T) {
 	if _, err := s.GetDelivery(ctx, ten, ds[2].ID); !errors.Is(err, webhook.ErrNotFound) {
 		t.Errorf("delivery of an expired event = %v", err)
 	}
-	if turn, err := s.Begin(ctx, ten, ds[2].ID, ev.ID, "wh_c", ds[2].ID, 5, time.Minute); err != nil || turn.Delivery != nil || turn.Holding {
+	if turn, err := s.Begin(ctx, webhook.BeginRequest{TenantID: ten, DeliveryID: ds[2].ID, EventID: ev.ID, WebhookID: "wh_c", Slot: webhook.Slot{Member: ds[2].ID, MaxInFlight: 5, Lease: time.Minute}}); err != nil || turn.Delivery != nil || turn.HasSlot {
 		t.Errorf("Begin of a delivery whose event expired = %+v, %v", turn, err)
 	}
 	if got, _ := s.GetDelivery(ctx, ten, ds[0].ID); got == nil || got.Attempt != 1 {
@@ -278,7 +267,7 @@ func TestUnrecordedDelivery(t *testing.T) {
 	tev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: ten, Type: "webhook.test", Data: json.RawMessage(`{}`), CreatedAt: now}
 	td := &webhook.Delivery{ID: webhook.NewDeliveryID(tev.ID, nil), TenantID: ten, WebhookID: ep.ID, EventID: tev.ID, EventType: tev.Type,
 		Status: webhook.DeliveryPending, MaxAttempts: 7, Test: true, CreatedAt: now, UpdatedAt: now}
-	if err := s.CreateEvent(ctx, tev, []*webhook.Delivery{td}, true); err != nil {
+	if err := s.CreateEvent(ctx, tev, []*webhook.Delivery{td}, true, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.GetDelivery(ctx, ten, td.ID); err != nil || !got.Test || rc.Exists(ctx, keyDelivery(ten, td.ID)).Val() != 1 {
@@ -299,7 +288,7 @@ func TestStreamIndex(t *testing.T) {
 	for i, at := range []time.Time{base, base.Add(-5 * time.Second), base.Add(-5 * time.Second), base.Add(2 * time.Second)} {
 		id := webhook.IDBound(webhook.PrefixEvent, at) + fmt.Sprintf("%015d", i) // NewID would not go back in time
 		ev := &webhook.Event{ID: id, TenantID: ten, Type: "batch.done", Data: json.RawMessage(`{}`), CreatedAt: at}
-		if err := s.CreateEvent(ctx, ev, nil, false); err != nil {
+		if err := s.CreateEvent(ctx, ev, nil, false, nil); err != nil {
 			t.Fatal(err)
 		}
 		evs = append(evs, ev)
@@ -363,37 +352,6 @@ func TestStreamIndex(t *testing.T) {
 	}
 }
 
-// The sorted-set indexes written before the streams get the retention, once.
-func TestExpireOldIndexes(t *testing.T) {
-	s, rc := newStore(t, time.Hour)
-	ctx := context.Background()
-	ep, ev, d := fixture(t, s)
-	ten := ep.TenantID
-	rc.ZAdd(ctx, keyLegacyEvents(ten), redis.Z{Member: ev.ID})
-	rc.ZAdd(ctx, keyLegacyWebhookDeliveries(ten, ep.ID), redis.Z{Member: d.ID})
-	if err := s.ExpireOldIndexes(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range []string{keyLegacyEvents(ten), keyLegacyWebhookDeliveries(ten, ep.ID)} {
-		if ttl := rc.PTTL(ctx, k).Val(); ttl <= 59*time.Minute || ttl > time.Hour {
-			t.Errorf("%s TTL = %v, want the retention", k, ttl)
-		}
-	}
-	rc.PExpire(ctx, keyLegacyEvents(ten), time.Minute)
-	if err := s.ExpireOldIndexes(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if ttl := rc.PTTL(ctx, keyLegacyEvents(ten)).Val(); ttl > time.Minute {
-		t.Errorf("a second start renewed the TTL: %v", ttl)
-	}
-	if n := rc.Exists(ctx, keyEvents(ten), keyWebhookDeliveries(ten, ep.ID)).Val(); n != 2 {
-		t.Errorf("the stream indexes were touched: %d left", n)
-	}
-	if ttl := rc.PTTL(ctx, keyEvents(ten)).Val(); ttl != -1 {
-		t.Errorf("the stream index got a TTL: %v", ttl)
-	}
-}
-
 // Indexes are trimmed to the retention as new entries are written, and
 // expired events leave lists.
 func TestRetentionTrimsIndexes(t *testing.T) {
@@ -409,7 +367,7 @@ func TestRetentionTrimsIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, time.Now()), TenantID: ep.TenantID, Type: "batch.done", Data: json.RawMessage(`{}`), CreatedAt: time.Now()}
-	if err := s.CreateEvent(ctx, ev, nil, false); err != nil {
+	if err := s.CreateEvent(ctx, ev, nil, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	if entries := rc.XRange(ctx, key, "-", "+").Val(); len(entries) != 1 || entries[0].Values["i"] != ev.ID {
@@ -423,18 +381,21 @@ func TestRetentionTrimsIndexes(t *testing.T) {
 	}
 }
 
-// Concurrent claims of one idempotency key: exactly one wins.
+// Concurrent claims of one idempotency key: exactly one wins, for its
+// lease. The event's transaction accepts the keys with the full TTL;
+// release gives back only keys still running.
 func TestIdempotencyClaim(t *testing.T) {
-	s, _ := newStore(t, time.Hour)
+	s, rc := newStore(t, time.Hour)
 	ctx := context.Background()
+	ep, _, _ := fixture(t, s)
+	ten := ep.TenantID
+	keys := []string{"h:k", "c:id"}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	wins := 0
 	for range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rec, err := s.ClaimIdempotency(ctx, "ten_x", []string{"h:k", "c:id"}, "fp", time.Minute)
+		wg.Go(func() {
+			rec, err := s.ClaimIdempotency(ctx, ten, keys, "fp", 20*time.Second)
 			if err != nil {
 				t.Error(err)
 				return
@@ -443,27 +404,67 @@ func TestIdempotencyClaim(t *testing.T) {
 				mu.Lock()
 				wins++
 				mu.Unlock()
-			} else if rec.Done || rec.Fingerprint != "fp" {
+			} else if rec.State != webhook.IdempotencyRunning || rec.Fingerprint != "fp" {
 				t.Errorf("record = %+v", rec)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if wins != 1 {
 		t.Fatalf("%d claims won, want 1", wins)
 	}
-	if err := s.CompleteIdempotency(ctx, "ten_x", []string{"h:k", "c:id"}, "fp", []byte(`{"id":"evt_1","x":"a|b"}`)); err != nil {
+	for _, k := range keys {
+		if ttl := rc.PTTL(ctx, keyIdempotency(ten, k)).Val(); ttl <= 0 || ttl > 20*time.Second {
+			t.Errorf("running %s has TTL %v, want the 20s lease", k, ttl)
+		}
+	}
+	// Another request's fingerprint does not release them.
+	if err := s.ReleaseIdempotency(ctx, ten, keys, "other"); err != nil {
 		t.Fatal(err)
 	}
-	rec, _ := s.ClaimIdempotency(ctx, "ten_x", []string{"c:id"}, "other", time.Minute)
-	if rec == nil || !rec.Done || rec.Fingerprint != "fp" || string(rec.Response) != `{"id":"evt_1","x":"a|b"}` {
-		t.Errorf("completed record = %+v", rec)
+	if rec, _ := s.ClaimIdempotency(ctx, ten, keys[:1], "fp", time.Minute); rec == nil {
+		t.Fatal("a release with another fingerprint freed the keys")
 	}
-	if err := s.ReleaseIdempotency(ctx, "ten_x", []string{"h:k", "c:id"}); err != nil {
+
+	now := time.Now()
+	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: ten, Type: "batch.done", Data: json.RawMessage(`{}`), CreatedAt: now}
+	accepted := &webhook.IdempotencyRecord{Keys: keys, Fingerprint: "fp", EventID: ev.ID, Response: []byte(`{"id":"` + ev.ID + `","x":"a|b"}`), TTL: 24 * time.Hour}
+	if err := s.CreateEvent(ctx, ev, nil, false, accepted); err != nil {
 		t.Fatal(err)
 	}
-	if rec, _ := s.ClaimIdempotency(ctx, "ten_x", []string{"h:k"}, "fp2", time.Minute); rec != nil {
-		t.Errorf("released key still held: %+v", rec)
+	rec, _ := s.ClaimIdempotency(ctx, ten, keys[1:], "other", time.Minute)
+	if rec == nil || rec.State != webhook.IdempotencyAccepted || rec.Fingerprint != "fp" || rec.EventID != ev.ID || string(rec.Response) != string(accepted.Response) {
+		t.Errorf("accepted record = %+v", rec)
+	}
+	if ttl := rc.PTTL(ctx, keyIdempotency(ten, "h:k")).Val(); ttl < 23*time.Hour {
+		t.Errorf("accepted key TTL = %v, want the idempotency TTL", ttl)
+	}
+	// An accepted record is the event's: a release leaves it.
+	if err := s.ReleaseIdempotency(ctx, ten, keys, "fp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CompleteIdempotency(ctx, ten, accepted); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ = s.ClaimIdempotency(ctx, ten, keys[:1], "fp", time.Minute)
+	if rec == nil || rec.State != webhook.IdempotencyDone || rec.EventID != ev.ID || string(rec.Response) != string(accepted.Response) {
+		t.Errorf("done record = %+v", rec)
+	}
+	if ttl := rc.PTTL(ctx, keyIdempotency(ten, "h:k")).Val(); ttl < 23*time.Hour {
+		t.Errorf("done key TTL = %v, want the idempotency TTL", ttl)
+	}
+	// Rolling the event back frees its keys.
+	if err := s.DeleteEvent(ctx, ev, nil, accepted); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := s.ClaimIdempotency(ctx, ten, keys, "fp2", time.Minute); rec != nil {
+		t.Errorf("keys of a deleted event still held: %+v", rec)
+	}
+	if err := s.ReleaseIdempotency(ctx, ten, keys, "fp2"); err != nil {
+		t.Fatal(err)
+	}
+	if n := rc.Exists(ctx, keyIdempotency(ten, "h:k"), keyIdempotency(ten, "c:id")).Val(); n != 0 {
+		t.Errorf("%d running keys left after their release", n)
 	}
 }
 
@@ -482,6 +483,54 @@ func TestUnavailable(t *testing.T) {
 	}
 }
 
+// replyOf answers every script with a reply of its own choosing, as a bug or
+// a stranger's script of the same name would.
+type replyOf struct {
+	*redis.Client
+	reply any
+}
+
+func (r replyOf) EvalSha(ctx context.Context, _ string, _ []string, _ ...any) *redis.Cmd {
+	return redis.NewCmdResult(r.reply, nil)
+}
+
+func (r replyOf) Eval(ctx context.Context, _ string, _ []string, _ ...any) *redis.Cmd {
+	return redis.NewCmdResult(r.reply, nil)
+}
+
+// A script reply of the wrong shape is an error, never a nil result taken
+// for an answer (Begin used to return nil, nil, and the handler
+// dereferenced it).
+func TestScriptReplyShapes(t *testing.T) {
+	_, rc := redistest.New(t)
+	ctx := context.Background()
+	slot := webhook.Slot{Member: "dlv_1.0", MaxInFlight: 1, Lease: time.Minute}
+	for i, reply := range []any{[]any{int64(1), int64(2)}, int64(1), "x", nil, []any{"a", "b", "c", "d", "e", "f"},
+		[]any{nil, nil, int64(0), "active", "1", int64(0)}} {
+		s := New(replyOf{rc, reply}, Options{})
+		p, err := s.Begin(ctx, webhook.BeginRequest{TenantID: "ten_1", DeliveryID: "dlv_1", EventID: "evt_1", WebhookID: "wh_1", Slot: slot})
+		if err == nil {
+			t.Errorf("Begin of reply %#v = %+v, nil; want an error", reply, p)
+		}
+		if _, _, err := s.Acquire(ctx, "ten_1", "wh_1", slot, 0); err == nil && i > 0 { // {1, 2} is Acquire's shape
+			t.Errorf("Acquire of reply %#v: no error", reply)
+		}
+		if _, err := s.AllEndpoints(ctx, "ten_1"); err == nil && reply != nil {
+			t.Errorf("AllEndpoints of reply %#v: no error", reply)
+		}
+	}
+	for _, reply := range []any{"1", []any{int64(1)}, nil} {
+		s := New(replyOf{rc, reply}, Options{})
+		d := &webhook.Delivery{ID: "dlv_1", TenantID: "ten_1", WebhookID: "wh_1"}
+		if _, err := s.RecordAttempt(ctx, webhook.AttemptRecord{Delivery: d, Attempt: &webhook.Attempt{}, Slot: slot}); err == nil {
+			t.Errorf("RecordAttempt of reply %#v: no error", reply)
+		}
+		if err := s.Rerun(ctx, d, 3, webhook.TriggerManual); err == nil || errors.Is(err, webhook.ErrConflict) {
+			t.Errorf("Rerun of reply %#v: %v, want an error that is no conflict", reply, err)
+		}
+	}
+}
+
 // Begin reads an attempt's inputs and takes the endpoint's slot only for a
 // due delivery; the cap and the rate limit hold; recording the attempt gives
 // the slot back.
@@ -489,8 +538,8 @@ func TestBeginTakesSlots(t *testing.T) {
 	s, rc := newStore(t, time.Hour)
 	ctx := context.Background()
 	ep, ev, d := fixture(t, s)
-	turn, err := s.Begin(ctx, d.TenantID, d.ID, ev.ID, ep.ID, d.ID, 1, time.Minute)
-	if err != nil || !turn.Holding || turn.Delivery.ID != d.ID || turn.Event.ID != ev.ID || turn.Endpoint.ID != ep.ID {
+	turn, err := s.Begin(ctx, webhook.BeginRequest{TenantID: d.TenantID, DeliveryID: d.ID, EventID: ev.ID, WebhookID: ep.ID, Slot: webhook.Slot{Member: d.ID, MaxInFlight: 1, Lease: time.Minute}})
+	if err != nil || !turn.HasSlot || turn.Delivery.ID != d.ID || turn.Event.ID != ev.ID || turn.Endpoint.ID != ep.ID {
 		t.Fatalf("Begin = %+v, %v", turn, err)
 	}
 	// A second delivery of the same webhook finds the single slot taken.
@@ -499,8 +548,8 @@ func TestBeginTakesSlots(t *testing.T) {
 	if err := s.AddDeliveries(ctx, ev, []*webhook.Delivery{&d2}); err != nil {
 		t.Fatal(err)
 	}
-	turn2, _ := s.Begin(ctx, d.TenantID, d2.ID, ev.ID, ep.ID, d2.ID, 1, time.Minute)
-	if turn2.Holding || turn2.Wait != webhook.WaitConcurrency {
+	turn2, _ := s.Begin(ctx, webhook.BeginRequest{TenantID: d.TenantID, DeliveryID: d2.ID, EventID: ev.ID, WebhookID: ep.ID, Slot: webhook.Slot{Member: d2.ID, MaxInFlight: 1, Lease: time.Minute}})
+	if turn2.HasSlot || turn2.Wait != webhook.WaitConcurrency {
 		t.Errorf("second Begin = %+v", turn2)
 	}
 	// The worker handed the slot to the waiting delivery as the request
@@ -509,7 +558,7 @@ func TestBeginTakesSlots(t *testing.T) {
 	for _, first := range []bool{true, false} {
 		rc.ZAdd(ctx, keyWebhookInflight(d.TenantID, ep.ID), redis.Z{Score: 1, Member: d.ID}) // held, lease about to end
 		renew := func() {
-			if _, err := s.RecordAttempt(ctx, d, &webhook.Attempt{Attempt: 1, At: time.Now()}, webhook.OutcomeSuccess, 0, d.ID, true, time.Minute); err != nil {
+			if _, err := s.RecordAttempt(ctx, webhook.AttemptRecord{Delivery: d, Attempt: &webhook.Attempt{Attempt: 1, At: time.Now()}, Outcome: webhook.OutcomeSuccess, Slot: webhook.Slot{Member: d.ID, Lease: time.Minute}, SlotPassed: true}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -520,7 +569,7 @@ func TestBeginTakesSlots(t *testing.T) {
 				t.Errorf("slots after the hand-over = %v (lease end %v), want [%s] renewed", held, lease, d.ID)
 			}
 		}
-		if _, err := s.RecordAttempt(ctx, &d2, &webhook.Attempt{Attempt: 1, At: time.Now(), ResponseStatus: 500}, webhook.OutcomeRetry, 0, d.ID, false, time.Minute); err != nil {
+		if _, err := s.RecordAttempt(ctx, webhook.AttemptRecord{Delivery: &d2, Attempt: &webhook.Attempt{Attempt: 1, At: time.Now(), ResponseStatus: 500}, Outcome: webhook.OutcomeRetry, Slot: webhook.Slot{Member: d.ID, Lease: time.Minute}}); err != nil {
 			t.Fatal(err)
 		}
 		if !first {
@@ -531,8 +580,8 @@ func TestBeginTakesSlots(t *testing.T) {
 		}
 	}
 	// Not due (succeeded): nothing is taken.
-	turn3, _ := s.Begin(ctx, d.TenantID, d.ID, ev.ID, ep.ID, d.ID, 1, time.Minute)
-	if turn3.Holding || turn3.Wait != "" || turn3.Delivery.Status != webhook.DeliverySucceeded {
+	turn3, _ := s.Begin(ctx, webhook.BeginRequest{TenantID: d.TenantID, DeliveryID: d.ID, EventID: ev.ID, WebhookID: ep.ID, Slot: webhook.Slot{Member: d.ID, MaxInFlight: 1, Lease: time.Minute}})
+	if turn3.HasSlot || turn3.Wait != "" || turn3.Delivery.Status != webhook.DeliverySucceeded {
 		t.Errorf("Begin of a succeeded delivery = %+v", turn3)
 	}
 	// A rate limit of 1/s: the first token is there, the next is ~1s away.
@@ -540,13 +589,13 @@ func TestBeginTakesSlots(t *testing.T) {
 	if err := s.SaveSettings(ctx, ep); err != nil {
 		t.Fatal(err)
 	}
-	turn4, _ := s.Begin(ctx, d.TenantID, d2.ID, ev.ID, ep.ID, d2.ID, 5, time.Minute)
+	turn4, _ := s.Begin(ctx, webhook.BeginRequest{TenantID: d.TenantID, DeliveryID: d2.ID, EventID: ev.ID, WebhookID: ep.ID, Slot: webhook.Slot{Member: d2.ID, MaxInFlight: 5, Lease: time.Minute}})
 	_ = s.Release(ctx, d.TenantID, ep.ID, d2.ID)
 	d3 := d2
 	d3.ID = webhook.NewID(webhook.PrefixDelivery, time.Now())
 	_ = s.AddDeliveries(ctx, ev, []*webhook.Delivery{&d3})
-	turn5, _ := s.Begin(ctx, d.TenantID, d3.ID, ev.ID, ep.ID, d3.ID, 5, time.Minute)
-	if !turn4.Holding || turn5.Holding || turn5.Wait != webhook.WaitRateLimit || turn5.Delay <= 0 || turn5.Delay > time.Second {
+	turn5, _ := s.Begin(ctx, webhook.BeginRequest{TenantID: d.TenantID, DeliveryID: d3.ID, EventID: ev.ID, WebhookID: ep.ID, Slot: webhook.Slot{Member: d3.ID, MaxInFlight: 5, Lease: time.Minute}})
+	if !turn4.HasSlot || turn5.HasSlot || turn5.Wait != webhook.WaitRateLimit || turn5.TokenIn <= 0 || turn5.TokenIn > time.Second {
 		t.Errorf("rate limit: %+v then %+v", turn4, turn5)
 	}
 }
@@ -559,9 +608,9 @@ func TestBeginReadsWhatChanged(t *testing.T) {
 	s, rc := newStore(t, time.Hour)
 	ctx := context.Background()
 	ep, ev, d := fixture(t, s)
-	begin := func() *webhook.Turn {
+	begin := func() *webhook.Prepared {
 		t.Helper()
-		turn, err := s.Begin(ctx, d.TenantID, d.ID, ev.ID, ep.ID, d.ID, 5, time.Minute)
+		turn, err := s.Begin(ctx, webhook.BeginRequest{TenantID: d.TenantID, DeliveryID: d.ID, EventID: ev.ID, WebhookID: ep.ID, Slot: webhook.Slot{Member: d.ID, MaxInFlight: 5, Lease: time.Minute}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -570,7 +619,7 @@ func TestBeginReadsWhatChanged(t *testing.T) {
 	}
 	first := begin()
 	second := begin()
-	if second.Event != first.Event || second.Endpoint.Secret != ep.Secret || !second.Holding {
+	if second.Event != first.Event || second.Endpoint.Secret != ep.Secret || !second.HasSlot {
 		t.Fatalf("second turn = %+v (event %p, first %p)", second, second.Event, first.Event)
 	}
 	ep.URL, ep.RateLimit = "https://example.com/v2", 1000
@@ -583,25 +632,20 @@ func TestBeginReadsWhatChanged(t *testing.T) {
 	if _, err := s.SetStatus(ctx, d.TenantID, ep.ID, webhook.StatusPaused, ""); err != nil {
 		t.Fatal(err)
 	}
-	if got := begin(); got.Endpoint.Status != webhook.StatusPaused || got.Holding {
-		t.Errorf("after pausing: status %s, holding %v", got.Endpoint.Status, got.Holding)
+	if got := begin(); got.Endpoint.Status != webhook.StatusPaused || got.HasSlot {
+		t.Errorf("after pausing: status %s, holding %v", got.Endpoint.Status, got.HasSlot)
 	}
 	if _, err := s.SetStatus(ctx, d.TenantID, ep.ID, webhook.StatusActive, ""); err != nil {
 		t.Fatal(err)
 	}
-	// Legacy hash: no version, no rate field.
-	rc.HDel(ctx, keyWebhook(d.TenantID, ep.ID), "v", "rate")
-	if got := begin(); got.Endpoint == nil || got.Endpoint.URL != ep.URL || !got.Holding {
-		t.Errorf("legacy webhook hash: %+v", got)
-	}
 	rc.Del(ctx, keyEvent(d.TenantID, ev.ID))
-	if got := begin(); got.Event != nil || got.Holding {
+	if got := begin(); got.Event != nil || got.HasSlot {
 		t.Errorf("expired event: %+v", got)
 	}
 	if _, err := s.DeleteEndpoint(ctx, d.TenantID, ep.ID); err != nil {
 		t.Fatal(err)
 	}
-	if got := begin(); got.Endpoint != nil || got.Holding {
+	if got := begin(); got.Endpoint != nil || got.HasSlot {
 		t.Errorf("deleted webhook: %+v", got.Endpoint)
 	}
 }
@@ -614,13 +658,13 @@ func TestAcquireDropsExpiredLeases(t *testing.T) {
 	ep, _, d := fixture(t, s)
 	key := keyWebhookInflight(d.TenantID, ep.ID)
 	rc.ZAdd(ctx, key, redis.Z{Score: 1, Member: "dlv_dead"})
-	if wait, _, err := s.Acquire(ctx, d.TenantID, ep.ID, d.ID, 1, 0, time.Minute); err != nil || wait != "" {
+	if wait, _, err := s.Acquire(ctx, d.TenantID, ep.ID, webhook.Slot{Member: d.ID, MaxInFlight: 1, Lease: time.Minute}, 0); err != nil || wait != "" {
 		t.Fatalf("Acquire with an expired lease in the way = %q, %v", wait, err)
 	}
-	if wait, _, _ := s.Acquire(ctx, d.TenantID, ep.ID, "dlv_other", 1, 0, time.Minute); wait != webhook.WaitConcurrency {
+	if wait, _, _ := s.Acquire(ctx, d.TenantID, ep.ID, webhook.Slot{Member: "dlv_other", MaxInFlight: 1, Lease: time.Minute}, 0); wait != webhook.WaitConcurrency {
 		t.Errorf("Acquire past a live lease = %q", wait)
 	}
-	if wait, _, _ := s.Acquire(ctx, d.TenantID, ep.ID, d.ID, 1, 0, time.Minute); wait != "" {
+	if wait, _, _ := s.Acquire(ctx, d.TenantID, ep.ID, webhook.Slot{Member: d.ID, MaxInFlight: 1, Lease: time.Minute}, 0); wait != "" {
 		t.Errorf("renewing a held slot = %q", wait)
 	}
 	if held := rc.ZRange(ctx, key, 0, -1).Val(); len(held) != 1 || held[0] != d.ID {
@@ -628,8 +672,7 @@ func TestAcquireDropsExpiredLeases(t *testing.T) {
 	}
 }
 
-// Attempts are stored as compact arrays and read back whole; attempts stored
-// as objects before still read.
+// Attempts are stored as compact arrays and read back whole.
 func TestStoredAttemptEncoding(t *testing.T) {
 	f := func(v float64) *float64 { return &v }
 	at := time.UnixMilli(1764380000123).UTC()
@@ -653,17 +696,10 @@ func TestStoredAttemptEncoding(t *testing.T) {
 			t.Errorf("round trip of %s:\n got %+v\nwant %+v", raw, got, a)
 		}
 	}
-	var old storedAttempt
-	if err := json.Unmarshal([]byte(`{"n":2,"at":1764380000123,"s":500,"ms":7,"t":[null,2,null,4],"c":"http_status","e":"HTTP 500","nr":1764380030123}`), &old); err != nil {
-		t.Fatal(err)
-	}
-	if a := old.attempt(); a.Attempt != 2 || a.ResponseStatus != 500 || *a.Timing.FirstByteMs != 4 || !a.NextRetryAt.Equal(at.Add(30*time.Second)) {
-		t.Errorf("object-form attempt read as %+v", a)
-	}
 }
 
 // A delivery is one string: its first line, then its attempts, a line each,
-// with the retention as TTL; attempts kept in a list before come first.
+// with the retention as TTL.
 func TestDeliveryString(t *testing.T) {
 	s, rc := newStore(t, time.Hour)
 	ctx := context.Background()
@@ -672,7 +708,7 @@ func TestDeliveryString(t *testing.T) {
 	for n := 1; n <= 2; n++ {
 		a := &webhook.Attempt{Attempt: n, At: time.Now(), Trigger: webhook.TriggerScheduled, ResponseStatus: 500, ErrorClass: webhook.ErrorHTTPStatus,
 			Error: "HTTP 500\nwith a newline", ResponseBody: body, NextRetryAt: time.Now().Add(time.Minute)}
-		if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeRetry, 0, d.ID, false, 0); err != nil {
+		if _, err := s.RecordAttempt(ctx, webhook.AttemptRecord{Delivery: d, Attempt: a, Outcome: webhook.OutcomeRetry, Slot: webhook.Slot{Member: d.ID}}); err != nil {
 			t.Fatal(err)
 		}
 		d.Attempt = n
@@ -693,7 +729,7 @@ func TestDeliveryString(t *testing.T) {
 	}
 	back, err := s.GetDelivery(ctx, d.TenantID, d.ID)
 	if err != nil || back.Attempt != 2 || back.LastResponseBody != body || back.LastError != "HTTP 500\nwith a newline" ||
-		back.NextRetryAt.IsZero() || back.EndedRetry != -1 || !back.CreatedAt.Equal(d.CreatedAt.Truncate(time.Millisecond)) {
+		back.NextRetryAt.IsZero() || back.FailedAtRetry != -1 || !back.CreatedAt.Equal(d.CreatedAt.Truncate(time.Millisecond)) {
 		t.Errorf("GetDelivery = %+v, %v", back, err)
 	}
 	// Ending it rewrites the first line in the script (cjson): the strings
@@ -711,75 +747,6 @@ func TestDeliveryString(t *testing.T) {
 	}
 	if _, _, err := s.DeliveryAttempts(ctx, d.TenantID, "dlv_missing"); !errors.Is(err, webhook.ErrNotFound) {
 		t.Errorf("DeliveryAttempts of a missing delivery: %v", err)
-	}
-}
-
-// A delivery written before the one-string layout (a hash, its attempts in a
-// list and a string) reads as it is and is moved into the string, with its
-// TTL, by the first script that changes it.
-func TestLegacyDeliveryUpgrade(t *testing.T) {
-	s, rc := newStore(t, time.Hour)
-	ctx := context.Background()
-	ep, ev, _ := fixture(t, s)
-	ten := ep.TenantID
-	now := time.Now()
-	id := webhook.NewID(webhook.PrefixDelivery, now)
-	rc.HSet(ctx, keyLegacyDelivery(ten, id), "webhook_id", ep.ID, "event_id", ev.ID, "event_type", ev.Type, "status", "pending",
-		"attempt", 2, "max_attempts", 5, "next_retry_at", "", "next_trigger", "scheduled", "test", "0",
-		"created_at", now.UnixMilli(), "updated_at", now.UnixMilli(), "last_status", 500, "last_body", "oops", "last_time_ms", 7, "last_error", "HTTP 500")
-	rc.Expire(ctx, keyLegacyDelivery(ten, id), 30*time.Minute)
-	rc.RPush(ctx, keyLegacyAttemptList(ten, id), `{"n":1,"at":1764380000123,"s":500,"ms":7,"t":[null,null,null,null],"c":"http_status","e":"HTTP 500"}`)
-	rc.Set(ctx, keyLegacyAttempts(ten, id), `[2,1764380001123,500,7]`, 30*time.Minute)
-	check := func(when string, attempts int) *webhook.Delivery {
-		t.Helper()
-		d, as, err := s.DeliveryAttempts(ctx, ten, id)
-		if err != nil || d.Status != webhook.DeliveryPending || d.WebhookID != ep.ID || d.LastResponseBody != "oops" || d.MaxAttempts != 5 {
-			t.Fatalf("%s: DeliveryAttempts = %+v, %v", when, d, err)
-		}
-		if len(as) != attempts || as[0].Attempt != 1 || as[1].Attempt != 2 {
-			t.Fatalf("%s: attempts = %+v", when, as)
-		}
-		if got, err := s.GetDelivery(ctx, ten, id); err != nil || !reflect.DeepEqual(got, d) {
-			t.Fatalf("%s: GetDelivery = %+v, %v; DeliveryAttempts read %+v", when, got, err, d)
-		}
-		return d
-	}
-	d := check("before", 2)
-	turn, err := s.Begin(ctx, ten, id, ev.ID, ep.ID, id, 10, time.Minute)
-	if err != nil || turn.Delivery == nil || turn.Delivery.Attempt != 2 || !turn.Holding {
-		t.Fatalf("Begin = %+v, %v", turn, err)
-	}
-	for _, k := range []string{keyLegacyDelivery(ten, id), keyLegacyAttempts(ten, id), keyLegacyAttemptList(ten, id)} {
-		if rc.Exists(ctx, k).Val() != 0 {
-			t.Errorf("%s left after the upgrade", k)
-		}
-	}
-	if ttl := rc.TTL(ctx, keyDelivery(ten, id)).Val(); ttl <= 20*time.Minute || ttl > 30*time.Minute {
-		t.Errorf("upgraded TTL = %v, want the legacy hash's", ttl)
-	}
-	check("after", 2)
-	a := &webhook.Attempt{Attempt: 3, At: time.Now(), Trigger: webhook.TriggerScheduled, ResponseStatus: 200}
-	if _, err := s.RecordAttempt(ctx, d, a, webhook.OutcomeSuccess, 0, d.ID, false, 0); err != nil {
-		t.Fatal(err)
-	}
-	if _, as, _ := s.DeliveryAttempts(ctx, ten, id); len(as) != 3 || as[2].ResponseStatus != 200 {
-		t.Errorf("attempts after a third = %+v", as)
-	}
-	// Ending and re-running upgrade too.
-	other := webhook.NewID(webhook.PrefixDelivery, now)
-	rc.HSet(ctx, keyLegacyDelivery(ten, other), "webhook_id", ep.ID, "event_id", ev.ID, "status", "pending", "attempt", 0, "max_attempts", 3, "test", "0")
-	if n, err := s.EndDeliveries(ctx, ten, ep.ID, []string{other}, webhook.DeliveryCancelled, "webhook deleted"); n != 1 || err != nil {
-		t.Fatalf("EndDeliveries = %d, %v", n, err)
-	}
-	got, err := s.GetDelivery(ctx, ten, other)
-	if err != nil || got.Status != webhook.DeliveryCancelled || got.LastError != "webhook deleted" {
-		t.Fatalf("ended legacy delivery = %+v, %v", got, err)
-	}
-	if err := s.Rerun(ctx, got, 3, webhook.TriggerManual); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ = s.GetDelivery(ctx, ten, other); got.Status != webhook.DeliveryPending || got.MaxAttempts != 6 || got.NextTrigger != webhook.TriggerManual {
-		t.Errorf("re-run delivery = %+v", got)
 	}
 }
 

@@ -2,11 +2,9 @@ package tasks
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -20,11 +18,21 @@ type queueStore interface {
 	EndDeliveries(ctx context.Context, tenantID, webhookID string, ids []string, status webhook.DeliveryStatus, reason string) (int, error)
 	SetStatus(ctx context.Context, tenantID, id string, status webhook.EndpointStatus, reason string) (bool, error)
 	PendingDeliveries(ctx context.Context, tenantID, webhookID string) ([]string, error)
+	DeleteEndpoint(ctx context.Context, tenantID, id string) ([]string, error)
 	Rerun(ctx context.Context, d *webhook.Delivery, extra int, trigger string) error
+	UndoRerun(ctx context.Context, d *webhook.Delivery) (bool, error)
 	AllEndpoints(ctx context.Context, tenantID string) ([]*webhook.Endpoint, error)
 	GetEndpoint(ctx context.Context, tenantID, id string) (*webhook.Endpoint, error)
-	CreateEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery, test bool) error
-	DeleteEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery) error
+	CreateEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery, test bool, idem *webhook.IdempotencyRecord) error
+	DeleteEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery, idem *webhook.IdempotencyRecord) error
+	GetEvent(ctx context.Context, tenantID, id string) (*webhook.Event, map[string]string, error)
+	ClaimIdempotency(ctx context.Context, tenantID string, keys []string, fingerprint string, lease time.Duration) (*webhook.IdempotencyRecord, error)
+	CompleteIdempotency(ctx context.Context, tenantID string, rec *webhook.IdempotencyRecord) error
+	ReleaseIdempotency(ctx context.Context, tenantID string, keys []string, fingerprint string) error
+	EventsBetween(ctx context.Context, tenantID, webhookID string, since, until time.Time, after string, limit int) ([]*webhook.Event, []string, string, error)
+	GetDeliveries(ctx context.Context, tenantID string, ids []string) ([]*webhook.Delivery, error)
+	AddDeliveries(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery) error
+	DeleteDeliveries(ctx context.Context, ds []*webhook.Delivery) error
 }
 
 // Recorder observes deliveries for metrics.
@@ -37,7 +45,11 @@ type Recorder interface {
 	Cancelled(n int)
 }
 
-// Queue enqueues, cancels and re-runs deliveries.
+// Queue enqueues, cancels and re-runs deliveries, and runs the jobs that
+// write the store and queue tasks together: publish, re-run, recover,
+// delete, disable. Each stores first and queues second, and when queueing
+// fails it undoes what it stored, so a failed job leaves no pending
+// delivery without a task.
 type Queue struct {
 	client    *asynq.Client
 	inspector *asynq.Inspector
@@ -90,7 +102,8 @@ const enqueueParallel = 16
 
 // Cancel ends pending deliveries of a webhook as cancelled and drops their
 // queued tasks. A task already running finishes; its delivery stays
-// cancelled.
+// cancelled. A task left behind finds its delivery cancelled, so no
+// rollback is needed.
 func (q *Queue) Cancel(ctx context.Context, tenantID, webhookID string, ids []string) error {
 	n, err := q.store.EndDeliveries(ctx, tenantID, webhookID, ids, webhook.DeliveryCancelled, "")
 	if err != nil {
@@ -98,10 +111,18 @@ func (q *Queue) Cancel(ctx context.Context, tenantID, webhookID string, ids []st
 	}
 	q.rec.Cancelled(n)
 	for _, id := range ids {
-		// Best effort: a task left behind finds its delivery cancelled.
 		_ = q.inspector.DeleteTask(QueueName, id)
 	}
 	return nil
+}
+
+// DeleteWebhook deletes a webhook and cancels its pending deliveries.
+func (q *Queue) DeleteWebhook(ctx context.Context, tenantID, id string) error {
+	pending, err := q.store.DeleteEndpoint(ctx, tenantID, id)
+	if err != nil {
+		return err
+	}
+	return q.Cancel(ctx, tenantID, id, pending)
 }
 
 // Disable disables a webhook, cancels its pending deliveries and, when
@@ -132,91 +153,11 @@ func (q *Queue) Disable(ctx context.Context, tenantID, webhookID, reason string,
 	return q.Notify(ctx, tenantID, EventWebhookDisabled, webhook.EndpointView(ep))
 }
 
-// Operational event types: Tidings telling a tenant about its own webhooks.
-const (
-	EventWebhookDisabled   = "tidings.webhook.disabled"
-	EventDeliveryExhausted = "tidings.delivery.exhausted"
-)
-
-// Notify publishes an operational event to a tenant through the same
-// pipeline; only webhooks naming the type or tidings.* receive it.
-func (q *Queue) Notify(ctx context.Context, tenantID, eventType string, data any) error {
-	b, err := json.Marshal(data)
-	if err != nil {
-		return fmt.Errorf("tasks: encode %s: %w", eventType, err)
-	}
-	now := time.Now()
-	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: tenantID, Type: eventType, Data: b, CreatedAt: now}
-	_, err = q.Publish(ctx, ev)
-	return err
-}
-
-// NewDelivery is a new pending delivery of ev to a webhook, with one run of
-// the ladder, for an event stored before (recover).
-func (q *Queue) NewDelivery(ev *webhook.Event, webhookID, trigger string, now time.Time) *webhook.Delivery {
-	return webhook.NewDelivery(webhook.NewID(webhook.PrefixDelivery, now), ev, webhookID, trigger, q.settings.Schedule.Attempts(), now)
-}
-
-// deliveries are the new deliveries of an event to these webhooks, stored
-// with it: their IDs are the event's (webhook.NewDeliveryID), distinct.
-func (q *Queue) deliveries(ev *webhook.Event, webhookIDs ...string) []*webhook.Delivery {
-	ds := make([]*webhook.Delivery, 0, len(webhookIDs))
-	taken := func(id string) bool {
-		return slices.ContainsFunc(ds, func(d *webhook.Delivery) bool { return d.ID == id })
-	}
-	for _, wh := range webhookIDs {
-		ds = append(ds, webhook.NewDelivery(webhook.NewDeliveryID(ev.ID, taken), ev, wh, webhook.TriggerScheduled, q.settings.Schedule.Attempts(), ev.CreatedAt))
-	}
-	return ds
-}
-
-// Publish stores an event and queues one delivery (one task) per matching
-// active webhook of its tenant, however many of its filters match. When it
-// returns nil, the event and every task are in Redis; on error it leaves
-// nothing behind.
-func (q *Queue) Publish(ctx context.Context, ev *webhook.Event) ([]*webhook.Delivery, error) {
-	endpoints, err := q.store.AllEndpoints(ctx, ev.TenantID)
-	if err != nil {
-		return nil, err
-	}
-	var matched []string
-	for _, e := range endpoints {
-		if e.Status == webhook.StatusActive && webhook.Matches(e.Events, ev.Type) {
-			matched = append(matched, e.ID)
-		}
-	}
-	ds := q.deliveries(ev, matched...)
-	return ds, q.write(ctx, ev, ds, false)
-}
-
-// Test sends webhook.test to one webhook whatever its filter or status; the
-// delivery follows the ladder but never counts toward disabling.
-func (q *Queue) Test(ctx context.Context, ep *webhook.Endpoint) (*webhook.Event, *webhook.Delivery, error) {
-	now := time.Now()
-	data, _ := json.Marshal(map[string]string{"test_id": webhook.NewID("test_", now), "message": "This is a test webhook"})
-	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: ep.TenantID, Type: "webhook.test", Data: data, CreatedAt: now}
-	d := q.deliveries(ev, ep.ID)[0]
-	d.Test = true
-	return ev, d, q.write(ctx, ev, []*webhook.Delivery{d}, true)
-}
-
-// write stores an event with its deliveries, then queues the tasks; if
-// queueing fails the event is removed again.
-func (q *Queue) write(ctx context.Context, ev *webhook.Event, ds []*webhook.Delivery, test bool) error {
-	if err := q.store.CreateEvent(ctx, ev, ds, test); err != nil {
-		return err
-	}
-	if err := q.Enqueue(ctx, ds); err != nil {
-		_ = q.store.DeleteEvent(context.WithoutCancel(ctx), ev, ds)
-		return err
-	}
-	return nil
-}
-
-// Rerun gives a finished delivery a fresh run of the ladder and queues it:
-// webhook.ErrConflict if it is still pending. Asynq's TaskID stays taken
-// while the old task exists in any state (archived included), so the old
-// task is deleted before the same ID is queued again.
+// Rerun gives a finished delivery (d, as read) a fresh run of the ladder and
+// queues it: webhook.ErrConflict if it is still pending. Asynq's TaskID
+// stays taken while the old task exists in any state (archived included),
+// so the old task is deleted before the same ID is queued again. If the
+// task cannot be queued, the delivery is put back as it was.
 func (q *Queue) Rerun(ctx context.Context, d *webhook.Delivery, trigger string) error {
 	if err := q.store.Rerun(ctx, d, q.settings.Schedule.Attempts(), trigger); err != nil {
 		return err
@@ -224,5 +165,11 @@ func (q *Queue) Rerun(ctx context.Context, d *webhook.Delivery, trigger string) 
 	if err := q.inspector.DeleteTask(QueueName, d.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
 		q.log.Warn("rerun: old task not deleted", "delivery_id", d.ID, "error", err)
 	}
-	return q.Enqueue(ctx, []*webhook.Delivery{d})
+	if err := q.Enqueue(ctx, []*webhook.Delivery{d}); err != nil {
+		if _, uerr := q.store.UndoRerun(context.WithoutCancel(ctx), d); uerr != nil {
+			q.log.Error("rerun: not undone after a failed enqueue", "delivery_id", d.ID, "error", uerr)
+		}
+		return err
+	}
+	return nil
 }

@@ -8,7 +8,6 @@ package tasks
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,13 +32,12 @@ const QueueName = "webhooks"
 // Asynq keeps the payload in every queued task's hash (and copies it into
 // worker heartbeats), so it is written as the IDs separated by spaces
 // (Encode), the event's left out when the delivery's ID names it
-// (webhook.DeliveryEvent); tasks queued before that carry JSON with the
-// short keys below, which ParsePayload still reads.
+// (webhook.DeliveryEvent).
 type Payload struct {
-	TenantID   string `json:"t"`
-	DeliveryID string `json:"d"`
-	EventID    string `json:"e"`
-	WebhookID  string `json:"w"`
+	TenantID   string
+	DeliveryID string
+	EventID    string
+	WebhookID  string
 }
 
 // PayloadOf is the payload of a delivery's task.
@@ -57,13 +55,9 @@ func (p Payload) Encode() []byte {
 	return []byte(p.TenantID + " " + p.DeliveryID + " " + p.EventID + " " + p.WebhookID)
 }
 
-// ParsePayload reads a delivery task's payload, in any of its forms.
+// ParsePayload reads a delivery task's payload, in either of its forms.
 func ParsePayload(b []byte) (Payload, error) {
 	var p Payload
-	if len(b) > 0 && b[0] == '{' {
-		err := json.Unmarshal(b, &p)
-		return p, err
-	}
 	ids := strings.Split(string(b), " ")
 	if slices.Contains(ids, "") {
 		return p, fmt.Errorf("want 3 or 4 IDs, got %q", b)
@@ -128,13 +122,15 @@ func NewDeliverTask(d *webhook.Delivery, s Settings) *asynq.Task {
 }
 
 // RetryError is returned by the handler after a failed attempt: the next
-// attempt is due After from now, as the store already recorded.
+// attempt is due At (the delivery's next_retry_at, as the store recorded).
 type RetryError struct {
-	After time.Duration
-	Err   error
+	At  time.Time
+	Err error
 }
 
-func (e *RetryError) Error() string { return fmt.Sprintf("%v; next attempt in %s", e.Err, e.After) }
+func (e *RetryError) Error() string {
+	return fmt.Sprintf("%v; next attempt at %s", e.Err, e.At.Format(time.RFC3339Nano))
+}
 func (e *RetryError) Unwrap() error { return e.Err }
 
 // DeferError asks for the task to run again After from now without using an
@@ -150,17 +146,18 @@ func (e *DeferError) Error() string { return "deferred (" + e.Reason + ")" }
 // the handler's own outcome: a crashed worker's lease expiry, a store error.
 const crashRetryDelay = time.Second
 
-// RetryDelay is Asynq's RetryDelayFunc. The handler computed the delay from
-// the store's attempt count (Asynq's n counts crashes and deferrals
-// differently), so it is carried by the error. Asynq keeps due times in whole
-// seconds (the floor), so half a second is added: the task then comes due at
-// the nearest second to the exact time rather than up to a second early.
+// RetryDelay is Asynq's RetryDelayFunc. The handler computed the due time
+// from the store's attempt count (Asynq's n counts crashes and deferrals
+// differently), so it is carried by the error. Asynq keeps due times in
+// whole seconds (the floor), so half a second is added: the task then comes
+// due at the nearest second to the exact time, and the handler waits out
+// the rest when that is early (never before next_retry_at).
 func RetryDelay(_ int, err error, _ *asynq.Task) time.Duration {
 	var re *RetryError
 	var de *DeferError
 	switch {
 	case errors.As(err, &re):
-		return re.After + 500*time.Millisecond
+		return max(time.Until(re.At), 0) + 500*time.Millisecond
 	case errors.As(err, &de):
 		return de.After + 500*time.Millisecond
 	}

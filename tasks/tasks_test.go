@@ -15,19 +15,24 @@ import (
 	"github.com/tidingshq/tidings/webhook"
 )
 
+// A retry's delay runs to its due time, plus half a second so that Asynq's
+// whole-second due time is the nearest second (the handler waits out an
+// early one).
 func TestRetryDelay(t *testing.T) {
+	now := time.Now()
 	tests := []struct {
 		err  error
 		want time.Duration
 	}{
-		{&RetryError{After: 5 * time.Second, Err: errors.New("500")}, 5500 * time.Millisecond},
-		{fmt.Errorf("wrapped: %w", &RetryError{After: time.Hour}), time.Hour + 500*time.Millisecond},
+		{&RetryError{At: now.Add(5 * time.Second), Err: errors.New("500")}, 5500 * time.Millisecond},
+		{fmt.Errorf("wrapped: %w", &RetryError{At: now.Add(time.Hour)}), time.Hour + 500*time.Millisecond},
+		{&RetryError{At: now.Add(-time.Second)}, 500 * time.Millisecond},
 		{&DeferError{After: 2 * time.Second, Reason: "busy"}, 2500 * time.Millisecond},
 		{asynq.ErrLeaseExpired, crashRetryDelay},
 		{errors.New("redis down"), crashRetryDelay},
 	}
 	for _, tt := range tests {
-		if got := RetryDelay(3, tt.err, nil); got != tt.want {
+		if got := RetryDelay(3, tt.err, nil); got > tt.want || got < tt.want-100*time.Millisecond {
 			t.Errorf("RetryDelay(%v) = %v, want %v", tt.err, got, tt.want)
 		}
 	}
@@ -47,16 +52,13 @@ func TestSettings(t *testing.T) {
 	}
 }
 
-// A payload reads back in its own form and in the JSON of tasks queued
-// before it; anything else is refused.
+// A payload reads back in its own form; anything else is refused.
 func TestParsePayload(t *testing.T) {
 	want := Payload{TenantID: "ten_1", DeliveryID: "dlv_1", EventID: "evt_1", WebhookID: "wh_1"}
-	for _, in := range []string{string(want.Encode()), `{"t":"ten_1","d":"dlv_1","e":"evt_1","w":"wh_1","y":"a.b"}`} {
-		if got, err := ParsePayload([]byte(in)); err != nil || got != want {
-			t.Errorf("ParsePayload(%s) = %+v, %v", in, got, err)
-		}
+	if got, err := ParsePayload(want.Encode()); err != nil || got != want {
+		t.Errorf("ParsePayload(%s) = %+v, %v", want.Encode(), got, err)
 	}
-	for _, in := range []string{"", "ten_1 dlv_1 evt_1", "ten_1 dlv_1  wh_1", "ten_1 dlv_1 evt_1 wh_1 x", "{"} {
+	for _, in := range []string{"", "ten_1 dlv_1 evt_1", "ten_1 dlv_1  wh_1", "ten_1 dlv_1 evt_1 wh_1 x", "{", `{"t":"ten_1","d":"dlv_1","e":"evt_1","w":"wh_1"}`} {
 		if _, err := ParsePayload([]byte(in)); err == nil {
 			t.Errorf("ParsePayload(%q) took it", in)
 		}
@@ -72,8 +74,10 @@ func TestParsePayload(t *testing.T) {
 	}
 }
 
-// fakeStore is a hand-written store for the handler.
+// fakeStore is a hand-written store for the handler. The queue's methods
+// the handler never reaches are left to the embedded nil interface.
 type fakeStore struct {
+	queueStore
 	d         *webhook.Delivery
 	ev        *webhook.Event
 	ep        *webhook.Endpoint
@@ -84,25 +88,26 @@ type fakeStore struct {
 	streak    int
 	published []string
 	limit     string
-	slots     []string // the slot members Begin and RecordAttempt were given
+	slots     []string // the slot members Begin, Acquire, Release and RecordAttempt were given
+	released  int
 }
 
-func (f *fakeStore) Begin(_ context.Context, _, _, _, _, slot string, _ int, _ time.Duration) (*webhook.Turn, error) {
-	f.slots = append(f.slots, slot)
-	t := &webhook.Turn{Delivery: f.d, Event: f.ev, Endpoint: f.ep}
+func (f *fakeStore) Begin(_ context.Context, req webhook.BeginRequest) (*webhook.Prepared, error) {
+	f.slots = append(f.slots, req.Slot.Member)
+	t := &webhook.Prepared{Delivery: f.d, Event: f.ev, Endpoint: f.ep}
 	due := f.d != nil && f.d.Status == webhook.DeliveryPending && f.ev != nil && f.ep != nil && (f.ep.Status == webhook.StatusActive || f.d.Test)
 	if due {
 		t.Wait = f.limit
-		t.Holding = f.limit == ""
+		t.HasSlot = f.limit == ""
 	}
 	return t, nil
 }
 
-func (f *fakeStore) RecordAttempt(_ context.Context, _ *webhook.Delivery, a *webhook.Attempt, o webhook.Outcome, _ int, slot string, _ bool, _ time.Duration) (int, error) {
-	f.slots = append(f.slots, slot)
-	f.recorded = append(f.recorded, *a)
-	f.outcomes = append(f.outcomes, o)
-	if o == webhook.OutcomeExhausted {
+func (f *fakeStore) RecordAttempt(_ context.Context, rec webhook.AttemptRecord) (int, error) {
+	f.slots = append(f.slots, rec.Slot.Member)
+	f.recorded = append(f.recorded, *rec.Attempt)
+	f.outcomes = append(f.outcomes, rec.Outcome)
+	if rec.Outcome == webhook.OutcomeExhausted {
 		f.streak++
 		return f.streak, nil
 	}
@@ -136,18 +141,23 @@ func (f *fakeStore) GetEndpoint(context.Context, string, string) (*webhook.Endpo
 	return &webhook.Endpoint{ID: "wh_1", Status: webhook.StatusDisabled}, nil
 }
 
-func (f *fakeStore) CreateEvent(_ context.Context, ev *webhook.Event, _ []*webhook.Delivery, _ bool) error {
+func (f *fakeStore) CreateEvent(_ context.Context, ev *webhook.Event, _ []*webhook.Delivery, _ bool, _ *webhook.IdempotencyRecord) error {
 	f.published = append(f.published, ev.Type)
 	return nil
 }
 
-func (f *fakeStore) Acquire(context.Context, string, string, string, int, int, time.Duration) (string, time.Duration, error) {
+func (f *fakeStore) Acquire(_ context.Context, _, _ string, slot webhook.Slot, _ int) (string, time.Duration, error) {
+	f.slots = append(f.slots, slot.Member)
 	return f.limit, 0, nil
 }
 
-func (f *fakeStore) Release(context.Context, string, string, string) error { return nil }
+func (f *fakeStore) Release(_ context.Context, _, _, member string) error {
+	f.slots = append(f.slots, member)
+	f.released++
+	return nil
+}
 
-func (f *fakeStore) DeleteEvent(context.Context, *webhook.Event, []*webhook.Delivery) error {
+func (f *fakeStore) DeleteEvent(context.Context, *webhook.Event, []*webhook.Delivery, *webhook.IdempotencyRecord) error {
 	return nil
 }
 
@@ -163,19 +173,20 @@ func (s *fakeSender) Send(_ context.Context, m webhook.Message, now time.Time) w
 	return a
 }
 
-func run(t *testing.T, f *fakeStore, answer webhook.Attempt) (error, *fakeSender) {
+func process(t *testing.T, f *fakeStore, answer webhook.Attempt) (error, *fakeSender) {
 	t.Helper()
 	snd := &fakeSender{answer: answer}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	q := &Queue{rec: noRecorder{}, store: f, settings: Settings{Schedule: webhook.Schedule{time.Second, 2 * time.Second}, DisableAfter: 1, EndpointConcurrency: 10}, log: log}
-	h := NewHandler(f, snd, q, log, nil)
+	settings := Settings{Schedule: webhook.Schedule{time.Second, 2 * time.Second}, DisableAfter: 1, EndpointConcurrency: 10}
+	q := &Queue{rec: noRecorder{}, store: f, settings: settings, log: log}
+	h := NewHandler(HandlerOptions{Store: f, Sender: snd, Actions: q, Settings: settings, Log: log})
 	payload := Payload{TenantID: "ten_1", DeliveryID: "dlv_1", EventID: "evt_1", WebhookID: "wh_1"}.Encode()
 	return h.ProcessTask(context.Background(), asynq.NewTask(TypeDeliver, payload)), snd
 }
 
 func fresh() *fakeStore {
 	return &fakeStore{
-		d:  &webhook.Delivery{ID: "dlv_1", TenantID: "ten_1", WebhookID: "wh_1", Status: webhook.DeliveryPending, MaxAttempts: 3, EndedRetry: -1},
+		d:  &webhook.Delivery{ID: "dlv_1", TenantID: "ten_1", WebhookID: "wh_1", Status: webhook.DeliveryPending, MaxAttempts: 3, FailedAtRetry: -1},
 		ev: &webhook.Event{ID: "evt_1", Type: "a.b"},
 		ep: &webhook.Endpoint{ID: "wh_1", Status: webhook.StatusActive},
 	}
@@ -186,31 +197,32 @@ func TestHandlerOutcomes(t *testing.T) {
 
 	t.Run("success is recorded before the ack", func(t *testing.T) {
 		f := fresh()
-		err, snd := run(t, f, webhook.Attempt{ResponseStatus: 200})
+		err, snd := process(t, f, webhook.Attempt{ResponseStatus: 200})
 		if err != nil || snd.sent != 1 || len(f.outcomes) != 1 || f.outcomes[0] != webhook.OutcomeSuccess || f.recorded[0].Trigger != webhook.TriggerScheduled {
 			t.Errorf("err %v sent %d outcomes %v", err, snd.sent, f.outcomes)
 		}
 		// The slot is taken and given back under the name of this run.
-		if want := runOf("dlv_1", 0); len(f.slots) != 2 || f.slots[0] != want || f.slots[1] != want {
+		if want := slotMember("dlv_1", 0); len(f.slots) != 2 || f.slots[0] != want || f.slots[1] != want {
 			t.Errorf("slot members %v, want %s taken and given back", f.slots, want)
 		}
-		if runOf("dlv_1", 1) == runOf("dlv_1", 0) {
+		if slotMember("dlv_1", 1) == slotMember("dlv_1", 0) {
 			t.Error("two runs of a delivery share a slot name")
 		}
 	})
 	t.Run("a succeeded delivery is never sent again", func(t *testing.T) {
 		f := fresh()
 		f.d.Status = webhook.DeliverySucceeded
-		if err, snd := run(t, f, webhook.Attempt{}); err != nil || snd.sent != 0 {
+		if err, snd := process(t, f, webhook.Attempt{}); err != nil || snd.sent != 0 {
 			t.Errorf("err %v sent %d", err, snd.sent)
 		}
 	})
 	t.Run("failure retries after the ladder's delay", func(t *testing.T) {
 		f := fresh()
 		f.d.Attempt = 1
-		err, _ := run(t, f, fail500)
+		err, _ := process(t, f, fail500)
 		var re *RetryError
-		if !errors.As(err, &re) || re.After != 2*time.Second || f.recorded[0].Attempt != 2 || f.recorded[0].NextRetryAt.IsZero() {
+		if !errors.As(err, &re) || len(f.recorded) != 1 || f.recorded[0].Attempt != 2 ||
+			!f.recorded[0].NextRetryAt.Equal(f.recorded[0].At.Add(2*time.Second)) || !re.At.Equal(f.recorded[0].NextRetryAt) {
 			t.Errorf("err %v recorded %+v", err, f.recorded)
 		}
 	})
@@ -218,16 +230,16 @@ func TestHandlerOutcomes(t *testing.T) {
 		f := fresh()
 		a := fail500
 		a.RetryAfter = time.Minute
-		err, _ := run(t, f, a)
+		err, _ := process(t, f, a)
 		var re *RetryError
-		if !errors.As(err, &re) || re.After != time.Minute {
+		if !errors.As(err, &re) || re.At.Sub(f.recorded[0].At) != time.Minute {
 			t.Errorf("err %v", err)
 		}
 	})
 	t.Run("last attempt exhausts, archives and disables", func(t *testing.T) {
 		f := fresh()
 		f.d.Attempt = 2
-		err, _ := run(t, f, fail500)
+		err, _ := process(t, f, fail500)
 		if !errors.Is(err, asynq.SkipRetry) || f.outcomes[0] != webhook.OutcomeExhausted || f.status != webhook.StatusDisabled {
 			t.Errorf("err %v outcomes %v status %s", err, f.outcomes, f.status)
 		}
@@ -238,9 +250,9 @@ func TestHandlerOutcomes(t *testing.T) {
 	t.Run("a webhook already disabled is not disabled again", func(t *testing.T) {
 		f := fresh()
 		f.d.Attempt = 2
-		run(t, f, fail500)
+		process(t, f, fail500)
 		f.d.Attempt, f.d.Status = 2, webhook.DeliveryPending
-		run(t, f, fail500)
+		process(t, f, fail500)
 		want := []string{EventDeliveryExhausted, EventWebhookDisabled, EventDeliveryExhausted}
 		if fmt.Sprint(f.published) != fmt.Sprint(want) {
 			t.Errorf("operational events = %v, want %v", f.published, want)
@@ -249,7 +261,7 @@ func TestHandlerOutcomes(t *testing.T) {
 	t.Run("a failing tidings.* delivery causes no operational event", func(t *testing.T) {
 		f := fresh()
 		f.d.Attempt, f.d.EventType = 2, EventDeliveryExhausted
-		err, _ := run(t, f, fail500)
+		err, _ := process(t, f, fail500)
 		if !errors.Is(err, asynq.SkipRetry) || f.status != webhook.StatusDisabled || len(f.published) != 0 {
 			t.Errorf("err %v status %s published %v", err, f.status, f.published)
 		}
@@ -258,14 +270,14 @@ func TestHandlerOutcomes(t *testing.T) {
 		f := fresh()
 		f.d.Attempt, f.d.Test = 2, true
 		f.ep.Status = webhook.StatusPaused
-		err, snd := run(t, f, fail500)
+		err, snd := process(t, f, fail500)
 		if !errors.Is(err, asynq.SkipRetry) || snd.sent != 1 || f.status != "" {
 			t.Errorf("err %v sent %d status %s", err, snd.sent, f.status)
 		}
 	})
 	t.Run("410 disables at once", func(t *testing.T) {
 		f := fresh()
-		err, _ := run(t, f, webhook.Attempt{ErrorClass: webhook.ErrorHTTPStatus, ResponseStatus: 410})
+		err, _ := process(t, f, webhook.Attempt{ErrorClass: webhook.ErrorHTTPStatus, ResponseStatus: 410})
 		if !errors.Is(err, asynq.SkipRetry) || f.outcomes[0] != webhook.OutcomeGone || f.status != webhook.StatusDisabled {
 			t.Errorf("err %v outcomes %v status %s", err, f.outcomes, f.status)
 		}
@@ -273,28 +285,50 @@ func TestHandlerOutcomes(t *testing.T) {
 	t.Run("paused or deleted webhook cancels without sending", func(t *testing.T) {
 		f := fresh()
 		f.ep.Status = webhook.StatusPaused
-		if err, snd := run(t, f, webhook.Attempt{}); err != nil || snd.sent != 0 || f.ended != webhook.DeliveryCancelled {
+		if err, snd := process(t, f, webhook.Attempt{}); err != nil || snd.sent != 0 || f.ended != webhook.DeliveryCancelled {
 			t.Errorf("paused: err %v sent %d ended %s", err, snd.sent, f.ended)
 		}
 		f = fresh()
 		f.ep = nil
-		if err, snd := run(t, f, webhook.Attempt{}); err != nil || snd.sent != 0 || f.ended != webhook.DeliveryCancelled {
+		if err, snd := process(t, f, webhook.Attempt{}); err != nil || snd.sent != 0 || f.ended != webhook.DeliveryCancelled {
 			t.Errorf("deleted: err %v sent %d ended %s", err, snd.sent, f.ended)
 		}
 	})
 	t.Run("a busy endpoint defers without an attempt", func(t *testing.T) {
 		f := fresh()
 		f.limit = webhook.WaitConcurrency
-		err, snd := run(t, f, webhook.Attempt{})
+		err, snd := process(t, f, webhook.Attempt{})
 		var de *DeferError
 		if !errors.As(err, &de) || IsFailure(err) || snd.sent != 0 || len(f.recorded) != 0 {
 			t.Errorf("err %v sent %d recorded %d", err, snd.sent, len(f.recorded))
 		}
 	})
+	t.Run("a retry a little early waits for its due time, without its slot", func(t *testing.T) {
+		f := fresh()
+		due := time.Now().Add(300 * time.Millisecond)
+		f.d.Attempt, f.d.NextRetryAt = 1, due
+		err, snd := process(t, f, webhook.Attempt{ResponseStatus: 200})
+		if err != nil || snd.sent != 1 || f.recorded[0].At.Before(due) {
+			t.Errorf("err %v sent %d at %v, due %v", err, snd.sent, f.recorded[0].At, due)
+		}
+		// Begin's slot is given back, and one taken again when due.
+		if f.released != 1 || len(f.slots) != 4 {
+			t.Errorf("released %d, slot members %v", f.released, f.slots)
+		}
+	})
+	t.Run("a retry long before its due time is deferred to it", func(t *testing.T) {
+		f := fresh()
+		f.d.Attempt, f.d.NextRetryAt = 1, time.Now().Add(time.Minute)
+		err, snd := process(t, f, webhook.Attempt{ResponseStatus: 200})
+		var de *DeferError
+		if !errors.As(err, &de) || IsFailure(err) || de.After < 59*time.Second || snd.sent != 0 || f.released != 1 {
+			t.Errorf("err %v sent %d released %d", err, snd.sent, f.released)
+		}
+	})
 	t.Run("a re-run past the budget fails without sending", func(t *testing.T) {
 		f := fresh()
 		f.d.Attempt = 3
-		if err, snd := run(t, f, webhook.Attempt{}); !errors.Is(err, asynq.SkipRetry) || snd.sent != 0 || f.ended != webhook.DeliveryFailed {
+		if err, snd := process(t, f, webhook.Attempt{}); !errors.Is(err, asynq.SkipRetry) || snd.sent != 0 || f.ended != webhook.DeliveryFailed {
 			t.Errorf("err %v sent %d ended %s", err, snd.sent, f.ended)
 		}
 	})

@@ -140,12 +140,12 @@ type Delivery struct {
 	// Test deliveries are sent whatever the endpoint's status and never
 	// count toward disabling it.
 	Test bool
-	// EndedRetry is the queue's retry count of the task when the handler
+	// FailedAtRetry is the queue's retry count of the task when the handler
 	// ended the delivery as failed (-1 if it did not). Asynq keeps that count
 	// when an archived task is run again from the dashboard, and raises it
 	// when a crashed task is recovered, so the handler can tell the two
 	// apart.
-	EndedRetry int
+	FailedAtRetry int
 
 	LastResponseStatus int // 0 when no response
 	LastResponseBody   string
@@ -160,7 +160,7 @@ type Delivery struct {
 // with maxAttempts (one run of the ladder), created at.
 func NewDelivery(id string, ev *Event, webhookID, trigger string, maxAttempts int, at time.Time) *Delivery {
 	return &Delivery{ID: id, TenantID: ev.TenantID, WebhookID: webhookID, EventID: ev.ID, EventType: ev.Type,
-		Status: DeliveryPending, MaxAttempts: maxAttempts, NextTrigger: trigger, EndedRetry: -1, CreatedAt: at, UpdatedAt: at}
+		Status: DeliveryPending, MaxAttempts: maxAttempts, NextTrigger: trigger, FailedAtRetry: -1, CreatedAt: at, UpdatedAt: at}
 }
 
 // Error classes of a failed attempt.
@@ -232,20 +232,71 @@ const (
 	WaitRateLimit   = "rate_limit"  // the endpoint's rate_limit is used up
 )
 
-// Turn is a delivery's turn: what one attempt needs, read in one round
-// trip, and whether the endpoint's in-flight slot was taken for it.
-type Turn struct {
+// Slot names one of an endpoint's in-flight slots, held across every worker
+// process for at most Lease (a worker that dies frees it).
+type Slot struct {
+	// Member is the slot's member in the webhook's in-flight set: the run of
+	// the delivery that took it (tasks names it).
+	Member      string
+	MaxInFlight int // the endpoint's cap (TIDINGS_ENDPOINT_CONCURRENCY)
+	Lease       time.Duration
+}
+
+// BeginRequest asks the store for what one attempt of a delivery needs, and
+// for an in-flight slot if the delivery is due.
+type BeginRequest struct {
+	TenantID, DeliveryID, EventID, WebhookID string
+	Slot                                     Slot
+}
+
+// Prepared is what one attempt needs, read in one round trip, and whether
+// the endpoint's in-flight slot was taken for it.
+type Prepared struct {
 	// Any of these may be nil: the delivery or event expired, the webhook
 	// was deleted.
 	Delivery *Delivery
 	Event    *Event
 	Endpoint *Endpoint
-	// Holding reports that an in-flight slot (and a rate token) was taken
+	// HasSlot reports that an in-flight slot (and a rate token) was taken
 	// for the delivery; recording the attempt (or a release) gives it back.
-	Holding bool
+	HasSlot bool
 	// Wait is why no slot was taken although the delivery is due
-	// (WaitConcurrency or WaitRateLimit), with Delay until a
-	// token is due for the rate limit; "" otherwise.
-	Wait  string
-	Delay time.Duration
+	// (WaitConcurrency or WaitRateLimit), with TokenIn until a token is due
+	// for the rate limit; "" otherwise.
+	Wait    string
+	TokenIn time.Duration
+}
+
+// AttemptRecord is an attempt to record, with its outcome and the slot it
+// held.
+type AttemptRecord struct {
+	Delivery *Delivery
+	Attempt  *Attempt
+	Outcome  Outcome
+	// FailedAtRetry is the task's retry count, kept when the attempt ends
+	// the delivery as failed (see Delivery.FailedAtRetry).
+	FailedAtRetry int
+	Slot          Slot
+	// SlotPassed: the worker gave the slot to the next delivery of the
+	// endpoint as the request ended, so recording renews its lease instead
+	// of giving it back.
+	SlotPassed bool
+}
+
+// The states of an idempotency record.
+const (
+	IdempotencyRunning  = "running"  // a request holds the keys, for a lease
+	IdempotencyAccepted = "accepted" // the event is stored; its tasks may not all be queued
+	IdempotencyDone     = "done"     // the event and every task are stored
+)
+
+// IdempotencyRecord is what a publish request's idempotency keys (its
+// Idempotency-Key header and its client id) remember.
+type IdempotencyRecord struct {
+	Keys        []string // "h:<Idempotency-Key>", "c:<client id>"
+	State       string   // IdempotencyRunning, IdempotencyAccepted or IdempotencyDone
+	Fingerprint string   // of the request's body
+	EventID     string   // once accepted
+	Response    []byte   // the first response, once accepted
+	TTL         time.Duration
 }

@@ -75,7 +75,7 @@ func (b *bench) memory() (perDelivery, perTask float64) {
 			} else {
 				a.ResponseStatus = 200
 			}
-			if _, err := store.RecordAttempt(ctx, d, a, outcome, 0, d.ID, false, 0); err != nil {
+			if _, err := store.RecordAttempt(ctx, webhook.AttemptRecord{Delivery: d, Attempt: a, Outcome: outcome, Slot: webhook.Slot{Member: d.ID}}); err != nil {
 				panic(err)
 			}
 		}

@@ -91,11 +91,11 @@ func TestRetryLadder(t *testing.T) {
 			t.Fatalf("attempt %d next_retry_at: %v", i+1, err)
 		}
 		at, _ := time.Parse(time.RFC3339Nano, a["at"].(string))
-		if gap := due.Sub(at); gap < delay || gap > delay+time.Second {
+		if gap := due.Sub(at); gap != delay {
 			t.Errorf("attempt %d: next_retry_at is %v after it, want %v", i+1, gap, delay)
 		}
-		if late := reqs[i+1].At.Sub(due); late < -time.Second || late > time.Second {
-			t.Errorf("attempt %d came %v from its due time", i+2, late)
+		if late := reqs[i+1].At.Sub(due); late < 0 || late > time.Second {
+			t.Errorf("attempt %d came %v after its due time, want 0-1s", i+2, late)
 		}
 		if a["error_class"] != "http_status" || a["response_status"] != float64(500) || a["response_body"] != "not yet" || a["trigger"] != "scheduled" {
 			t.Errorf("attempt %d logged as %v", i+1, a)
@@ -111,6 +111,53 @@ func TestRetryLadder(t *testing.T) {
 	wh := in.must(200, "GET", "/v1/webhooks/"+whID, key, nil)
 	if wh.get("failure_count") != float64(0) || wh.get("last_success_at") == nil {
 		t.Errorf("webhook after success = %s", wh.Raw)
+	}
+}
+
+// No retry goes out before its next_retry_at, nor more than a second after
+// it, however the due time falls within Asynq's whole seconds; a receiver's
+// Retry-After is held to the same.
+func TestRetriesNeverEarly(t *testing.T) {
+	in := start(t, map[string]string{"TIDINGS_RETRY_SCHEDULE": "1s,1s,1s,1s,1s,1s"})
+	_, key := in.tenant("acme")
+	rc := newReceiver(t, func(n int, w http.ResponseWriter) {
+		if n == 3 {
+			w.Header().Set("Retry-After", "2")
+			w.WriteHeader(503)
+			return
+		}
+		w.WriteHeader(500)
+	})
+	in.webhook(key, rc.URL, "batch.*")
+	ev := publish(in, key, "batch.progress", map[string]any{})
+	dlvID := ev.get("deliveries").([]any)[0].(map[string]any)["id"].(string)
+	d := in.waitDelivery(key, dlvID, "failed", 30*time.Second)
+	reqs := rc.requests()
+	attempts, _ := d.get("attempts").([]any)
+	if len(reqs) != 7 || len(attempts) != 7 {
+		t.Fatalf("receiver got %d requests, log has %d attempts; want 7 of each", len(reqs), len(attempts))
+	}
+	for i := range 6 {
+		a := attempts[i].(map[string]any)
+		at, _ := time.Parse(time.RFC3339Nano, a["at"].(string))
+		due, err := time.Parse(time.RFC3339Nano, a["next_retry_at"].(string))
+		if err != nil {
+			t.Fatalf("attempt %d next_retry_at: %v", i+1, err)
+		}
+		delay := time.Second
+		if i == 2 {
+			delay = 2 * time.Second // Retry-After
+		}
+		if gap := due.Sub(at); gap != delay {
+			t.Errorf("attempt %d: next_retry_at is %v after it, want %v", i+1, gap, delay)
+		}
+		next, _ := time.Parse(time.RFC3339Nano, attempts[i+1].(map[string]any)["at"].(string))
+		if late := next.Sub(due); late < 0 || late > time.Second {
+			t.Errorf("attempt %d was made %v after its due time, want 0-1s", i+2, late)
+		}
+		if gap := reqs[i+1].At.Sub(reqs[i].At); gap < delay {
+			t.Errorf("the receiver got attempt %d %v after attempt %d, want at least %v", i+2, gap, i+1, delay)
+		}
 	}
 }
 

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -9,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -326,4 +329,175 @@ func TestFaultRedisLateAtStart(t *testing.T) {
 	srv.Restart()
 	in := p.listening().api()
 	in.must(200, "GET", "/readyz", "", nil)
+}
+
+// retryingPublishers are clients that publish one event per key with that
+// Idempotency-Key, retrying with the same key on 503, on 409
+// idempotency_key_in_use and on a broken connection, as clients should,
+// against whichever API base is current.
+type retryingPublishers struct {
+	t        *testing.T
+	key      string
+	base     atomic.Value // string
+	mu       sync.Mutex
+	accepted map[string]map[string]bool // idempotency key -> event IDs answered with 202
+	retries  map[int]int                // status (0: no answer) -> retries after it
+}
+
+func (rp *retryingPublishers) run(keys []string, workers int, deadline time.Time) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	next := make(chan string)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for k := range next {
+				rp.publish(client, k, deadline)
+			}
+		})
+	}
+	for _, k := range keys {
+		next <- k
+	}
+	close(next)
+	wg.Wait()
+}
+
+func (rp *retryingPublishers) publish(client *http.Client, k string, deadline time.Time) {
+	body := `{"type":"batch.done","data":{"k":"` + k + `"}}`
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequest("POST", rp.base.Load().(string)+"/v1/events", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+rp.key)
+		req.Header.Set("Idempotency-Key", k)
+		status := 0
+		if resp, err := client.Do(req); err == nil {
+			var out struct {
+				ID string `json:"id"`
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			status = resp.StatusCode
+			if status == http.StatusAccepted && json.Unmarshal(raw, &out) == nil && out.ID != "" {
+				rp.mu.Lock()
+				if rp.accepted[k] == nil {
+					rp.accepted[k] = map[string]bool{}
+				}
+				rp.accepted[k][out.ID] = true
+				rp.mu.Unlock()
+				return
+			}
+			if status != 503 && !(status == 409 && strings.Contains(string(raw), "idempotency_key_in_use")) {
+				rp.t.Errorf("key %s: %d %s", k, status, raw)
+				return
+			}
+		}
+		rp.mu.Lock()
+		rp.retries[status]++
+		rp.mu.Unlock()
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (rp *retryingPublishers) acceptedCount() int {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	return len(rp.accepted)
+}
+
+// Redis killed (kill -9, AOF) and the API process killed (kill -9), each in
+// the middle of publishers' requests with Idempotency-Keys: no key stays
+// locked beyond its lease, every key is accepted, and each key's event is
+// stored, answered and delivered once.
+func TestFaultIdempotencyAfterCrashes(t *testing.T) {
+	srv := redistest.Start(t, true)
+	env := faultEnv(srv.URL(), map[string]string{"TIDINGS_LOG_LEVEL": "warn"})
+	p := spawn(t, "all", env).listening()
+	in := p.api()
+	_, key := in.tenant("acme")
+	var mu sync.Mutex
+	delivered := map[string]map[string]int{} // idempotency key -> event ID -> requests
+	rc := newReceiver(t, nil)
+	rc.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Data struct {
+				K string `json:"k"`
+			} `json:"data"`
+		}
+		raw, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(raw, &body)
+		mu.Lock()
+		if delivered[body.Data.K] == nil {
+			delivered[body.Data.K] = map[string]int{}
+		}
+		delivered[body.Data.K][r.Header.Get("X-Event-ID")]++
+		mu.Unlock()
+	})
+	in.webhook(key, rc.URL, "*")
+
+	const n = 600
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("order-%04d", i)
+	}
+	rp := &retryingPublishers{t: t, key: key, accepted: map[string]map[string]bool{}, retries: map[int]int{}}
+	rp.base.Store(in.base)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		rp.run(keys, 32, time.Now().Add(90*time.Second))
+	}()
+
+	eventually(t, 30*time.Second, "a third accepted", func() bool { return rp.acceptedCount() >= n/3 })
+	srv.Kill()
+	time.Sleep(500 * time.Millisecond) // requests meet a dead Redis
+	srv.Restart()
+	eventually(t, 60*time.Second, "two thirds accepted", func() bool { return rp.acceptedCount() >= 2*n/3 })
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	p.wait(10 * time.Second)
+	killedAt := time.Now()
+	p2 := spawn(t, "all", env).listening()
+	rp.base.Store(p2.base)
+	<-done
+	in = p2.api()
+
+	// Every key accepted, each with one event however often it was answered.
+	stored := map[string]string{} // event ID -> key
+	for page := "/v1/events?limit=100"; page != ""; {
+		r := in.must(200, "GET", page, key, nil)
+		for _, ev := range r.list() {
+			stored[ev["id"].(string)] = ""
+		}
+		page = ""
+		if c := r.str("next_cursor"); c != "" {
+			page = "/v1/events?limit=100&cursor=" + c
+		}
+	}
+	rp.mu.Lock()
+	twice := 0
+	for _, k := range keys {
+		if len(rp.accepted[k]) != 1 {
+			twice++
+			t.Errorf("key %s was answered with %d events: %v", k, len(rp.accepted[k]), rp.accepted[k])
+		}
+	}
+	retries := fmt.Sprint(rp.retries)
+	rp.mu.Unlock()
+	if len(stored) != n {
+		t.Errorf("%d events stored for %d keys", len(stored), n)
+	}
+	// What has been delivered by now came once per key (the rest follows
+	// when Asynq recovers the tasks the crashes left active).
+	mu.Lock()
+	dup := 0
+	for k, evs := range delivered {
+		if len(evs) > 1 {
+			dup++
+			t.Errorf("key %s delivered as %d events", k, len(evs))
+		}
+	}
+	got := len(delivered)
+	mu.Unlock()
+	t.Logf("idempotency across a Redis kill and an API kill: %d keys, %d accepted, %d events stored, %d keys delivered so far, %d keys with two events, %d delivered twice; retries by status %s; all done %v after the API kill",
+		n, rp.acceptedCount(), len(stored), got, twice, dup, retries, time.Since(killedAt).Round(time.Second))
 }

@@ -126,9 +126,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	if err := store.ExpireOldIndexes(ctx); err != nil {
-		log.Warn("old indexes not expired", "error", err)
-	}
 	if cmd != "worker" {
 		api := handlers.New(store, queue, handlers.Options{
 			AdminToken: cfg.AdminToken, MaxPayloadBytes: cfg.MaxPayloadBytes, IdempotencyTTL: cfg.IdempotencyTTL,
@@ -169,7 +166,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			fetchers = 1
 		}
 		var snd *sender.Sender
-		srv, snd, err = startWorker(cfg, rc, hot, store, queue, settings, fetchers, log)
+		srv, snd, err = startWorker(cfg, rc, hot, store, queue, settings, mets, fetchers, log)
 		if err != nil {
 			return err
 		}
@@ -201,7 +198,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 }
 
 // startWorker starts the Asynq server that delivers webhooks.
-func startWorker(cfg config.Config, rc, hot redis.UniversalClient, store *redisstore.Store, queue *tasks.Queue, settings tasks.Settings, fetchers int, log *slog.Logger) (workers, *sender.Sender, error) {
+func startWorker(cfg config.Config, rc, hot redis.UniversalClient, store *redisstore.Store, queue *tasks.Queue, settings tasks.Settings, rec tasks.Recorder, fetchers int, log *slog.Logger) (workers, *sender.Sender, error) {
 	var tmpl *template.Template
 	if cfg.PayloadTemplate != "" {
 		var err error
@@ -219,7 +216,7 @@ func startWorker(cfg config.Config, rc, hot redis.UniversalClient, store *rediss
 		level = asynq.DebugLevel
 	}
 	mux := asynq.NewServeMux()
-	mux.Handle(tasks.TypeDeliver, tasks.NewHandler(store, snd, queue, log, nil))
+	mux.Handle(tasks.TypeDeliver, tasks.NewHandler(tasks.HandlerOptions{Store: store, Sender: snd, Actions: queue, Settings: settings, Recorder: rec, Log: log}))
 	var ws workers
 	for _, n := range split(cfg.WorkerConcurrency, fetchersPer, fetchers) {
 		// Each server polls an empty queue every 25-75ms (TaskCheckInterval
