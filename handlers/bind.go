@@ -14,8 +14,34 @@ import (
 	"github.com/tidingshq/tidings/webhook"
 )
 
-// maxBody bounds request bodies of routes other than POST /v1/events.
+// maxBody bounds request bodies of routes other than those that publish
+// (TIDINGS_MAX_PAYLOAD_BYTES, set by payloadLimit).
 const maxBody = 1 << 20
+
+// bodyLimitKey is the gin context key of a route's body limit.
+const bodyLimitKey = "tidings.body_limit"
+
+// payloadLimit gives a publishing route the configured payload limit.
+func (a *API) payloadLimit(c *gin.Context) { c.Set(bodyLimitKey, a.opts.MaxPayloadBytes) }
+
+// bind reads a JSON request body (up to the route's limit), decodes it into
+// dst and checks dst's validate tags. Every bad field comes back at once as
+// a *webhook.ValidationError, to which the caller may add its own checks
+// (errors.As) before failing. It returns the body as read.
+func (a *API) bind(c *gin.Context, dst any, allowEmpty bool) ([]byte, error) {
+	limit := c.GetInt64(bodyLimitKey)
+	if limit == 0 {
+		limit = maxBody
+	}
+	body, err := readBody(c, limit)
+	if err != nil {
+		return nil, err
+	}
+	if err := decode(body, dst, allowEmpty); err != nil {
+		return body, err
+	}
+	return body, a.val.check(dst)
+}
 
 // readBody reads the request body up to limit bytes; errTooLarge past it,
 // checked on Content-Length first so a large body is never read whole.

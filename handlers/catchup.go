@@ -23,7 +23,7 @@ func (a *API) recoverWebhook(c *gin.Context) {
 		return
 	}
 	var req recoverRequest
-	if err := a.bind(c, &req, false); err != nil {
+	if _, err := a.bind(c, &req, false); err != nil {
 		fail(c, a.log, err)
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sort"
 
@@ -40,24 +41,12 @@ const maxIdempotencyKey = 255
 func (a *API) publish(c *gin.Context) {
 	ctx := c.Request.Context()
 	tenantID := tenantOf(c)
-	body, err := readBody(c, a.opts.MaxPayloadBytes)
-	if err != nil {
-		fail(c, a.log, err)
-		return
-	}
 	var req eventRequest
-	if err := decode(body, &req, false); err != nil {
+	body, err := a.bind(c, &req, false)
+	ve := &webhook.ValidationError{}
+	if err != nil && !errors.As(err, &ve) {
 		fail(c, a.log, err)
 		return
-	}
-	ve := &webhook.ValidationError{}
-	if err := a.val.check(&req); err != nil {
-		if v, ok := err.(*webhook.ValidationError); ok {
-			ve = v
-		} else {
-			fail(c, a.log, err)
-			return
-		}
 	}
 	data, err := webhook.CanonicalJSON(req.Data)
 	if err != nil && len(bytes.TrimSpace(req.Data)) > 0 {

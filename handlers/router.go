@@ -108,7 +108,7 @@ func (a *API) Router() *gin.Engine {
 	t.POST("/webhooks/:id/recover", a.recoverWebhook)
 	t.GET("/webhooks/:id/deliveries", a.listDeliveries)
 
-	t.POST("/events", a.publish)
+	t.POST("/events", a.payloadLimit, a.publish)
 	t.GET("/events", a.listEvents)
 	t.GET("/events/:id", a.getEvent)
 	t.GET("/event-types", a.eventTypes)

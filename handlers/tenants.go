@@ -15,7 +15,7 @@ type tenantRequest struct {
 
 func (a *API) createTenant(c *gin.Context) {
 	var req tenantRequest
-	if err := a.bind(c, &req, false); err != nil {
+	if _, err := a.bind(c, &req, false); err != nil {
 		fail(c, a.log, err)
 		return
 	}
@@ -71,16 +71,4 @@ func (a *API) deleteKey(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusNoContent)
-}
-
-// bind reads, decodes and validates a JSON request body.
-func (a *API) bind(c *gin.Context, dst any, allowEmpty bool) error {
-	body, err := readBody(c, maxBody)
-	if err != nil {
-		return err
-	}
-	if err := decode(body, dst, allowEmpty); err != nil {
-		return err
-	}
-	return a.val.check(dst)
 }

@@ -90,11 +90,7 @@ func deref[T any](p *T) T {
 // from base; every bad field is reported at once.
 func (a *API) readWebhookRequest(c *gin.Context, base webhookSpec) (webhookRequest, webhookSpec, error) {
 	var req webhookRequest
-	body, err := readBody(c, maxBody)
-	if err != nil {
-		return req, base, err
-	}
-	if err := decode(body, &req, false); err != nil {
+	if _, err := a.bind(c, &req, false); err != nil {
 		return req, base, err
 	}
 	spec := base
@@ -290,7 +286,7 @@ func (a *API) rotateSecret(c *gin.Context) {
 		return
 	}
 	var req rotateRequest
-	if err := a.bind(c, &req, true); err != nil {
+	if _, err := a.bind(c, &req, true); err != nil {
 		fail(c, a.log, err)
 		return
 	}
