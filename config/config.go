@@ -5,8 +5,6 @@
 package config
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,7 +12,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/tidingshq/tidings/webhook"
@@ -40,18 +37,12 @@ type Config struct {
 	DeliveryIDHeader     string
 	SignatureFormat      string
 	SignedContent        string
-	PayloadTemplate      string // empty: the default envelope
+	PayloadTemplate      string // empty: the default envelope; sender.ParseTemplate checks it
 	Monitoring           bool
 	MonitoringReadOnly   bool
 	PrometheusURL        string
-	EventTypes           []EventType // nil: no catalog
+	EventTypes           []webhook.EventType // nil: no catalog
 	LogLevel             slog.Level
-}
-
-// EventType is one entry of the event catalog.
-type EventType struct {
-	Type        string
-	Description string
 }
 
 // Default returns the configuration with every default of the contract.
@@ -152,7 +143,7 @@ func (c *Config) Validate(mode Mode) error {
 		"TIDINGS_TIMESTAMP_HEADER":   c.TimestampHeader,
 		"TIDINGS_DELIVERY_ID_HEADER": c.DeliveryIDHeader,
 	} {
-		if !validHeaderName(h) {
+		if !webhook.ValidHeaderName(h) {
 			return bad(name, "must be a valid HTTP header name")
 		}
 		if strings.HasPrefix(strings.ToLower(h), "webhook-") {
@@ -165,11 +156,6 @@ func (c *Config) Validate(mode Mode) error {
 	if !strings.Contains(c.SignedContent, "{body}") {
 		return bad("TIDINGS_SIGNED_CONTENT", "must contain {body}")
 	}
-	if c.PayloadTemplate != "" {
-		if err := checkTemplate(c.PayloadTemplate); err != nil {
-			return bad("TIDINGS_PAYLOAD_TEMPLATE", err.Error())
-		}
-	}
 	if c.PrometheusURL != "" {
 		u, err := url.Parse(c.PrometheusURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -177,58 +163,6 @@ func (c *Config) Validate(mode Mode) error {
 		}
 	}
 	return nil
-}
-
-// TemplateFuncs are the functions a payload template may call: json, and
-// add and sub for integers (e.g. a zero-based retry count, {{sub .Attempt 1}}).
-func TemplateFuncs() template.FuncMap {
-	return template.FuncMap{
-		"add": func(a, b int) int { return a + b },
-		"sub": func(a, b int) int { return a - b },
-		"json": func(v any) (string, error) {
-			var buf bytes.Buffer
-			enc := json.NewEncoder(&buf)
-			enc.SetEscapeHTML(false)
-			if err := enc.Encode(v); err != nil {
-				return "", err
-			}
-			return strings.TrimRight(buf.String(), "\n"), nil
-		},
-	}
-}
-
-// checkTemplate renders the template with a sample event and checks that
-// the result is JSON.
-func checkTemplate(text string) error {
-	t, err := template.New("payload").Funcs(TemplateFuncs()).Parse(text)
-	if err != nil {
-		return fmt.Errorf("does not parse: %v", err)
-	}
-	sample := map[string]any{
-		"EventID": "evt_01SAMPLE", "Type": "sample.event", "Timestamp": "2026-01-01T00:00:00.000Z",
-		"Unix": int64(1767225600), "Data": json.RawMessage(`{"sample":true,"n":1}`),
-		"DeliveryID": "dlv_01SAMPLE", "WebhookID": "wh_01SAMPLE", "Attempt": 1,
-	}
-	var buf bytes.Buffer
-	if err := t.Execute(&buf, sample); err != nil {
-		return fmt.Errorf("does not render: %v", err)
-	}
-	if !json.Valid(buf.Bytes()) {
-		return fmt.Errorf("does not render valid JSON for a sample event: %.80s", buf.String())
-	}
-	return nil
-}
-
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return false
-		}
-	}
-	return true
 }
 
 // ConfigError is a bad setting: the variable and what is wrong.
@@ -342,7 +276,7 @@ func (p *parser) level(name string, dst *slog.Level) {
 	}
 }
 
-func (p *parser) eventTypes(name string, dst *[]EventType) {
+func (p *parser) eventTypes(name string, dst *[]webhook.EventType) {
 	v, ok := p.get(name)
 	if !ok {
 		return
@@ -358,7 +292,7 @@ func (p *parser) eventTypes(name string, dst *[]EventType) {
 	} else {
 		lines = strings.Split(v, ",")
 	}
-	out := []EventType{}
+	out := []webhook.EventType{}
 	for _, l := range lines {
 		l = strings.TrimSpace(l)
 		if l == "" || strings.HasPrefix(l, "#") {
@@ -369,7 +303,7 @@ func (p *parser) eventTypes(name string, dst *[]EventType) {
 			p.fail(name, fmt.Sprintf("%q is not an event type", typ))
 			return
 		}
-		out = append(out, EventType{Type: typ, Description: strings.TrimSpace(desc)})
+		out = append(out, webhook.EventType{Type: typ, Description: strings.TrimSpace(desc)})
 	}
 	*dst = out
 }

@@ -56,8 +56,6 @@ func TestValidationNamesTheVariable(t *testing.T) {
 		{"TIDINGS_TIMESTAMP_HEADER", "webhook-timestamp"},
 		{"TIDINGS_SIGNATURE_FORMAT", "sha256="},
 		{"TIDINGS_SIGNED_CONTENT", "{timestamp}"},
-		{"TIDINGS_PAYLOAD_TEMPLATE", `{"id": {{.EventID}}}`},
-		{"TIDINGS_PAYLOAD_TEMPLATE", `{{.Nope`},
 		{"TIDINGS_EVENT_TYPES", "batch.progress,NotAType"},
 		{"TIDINGS_EVENT_TYPES", "@/does/not/exist"},
 		{"TIDINGS_LOG_LEVEL", "loud"},
@@ -93,7 +91,7 @@ func TestValidationNamesTheVariable(t *testing.T) {
 	}
 }
 
-func TestTemplateAndCatalog(t *testing.T) {
+func TestCatalog(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "types.txt")
 	if err := os.WriteFile(path, []byte("batch.progress Progress of a batch\n\n# comment\ncomputation.complete\n"), 0o600); err != nil {
@@ -101,7 +99,6 @@ func TestTemplateAndCatalog(t *testing.T) {
 	}
 	c, err := Load(env(map[string]string{
 		"TIDINGS_REDIS_URL": "rediss://u:p@h:6380/2", "TIDINGS_ADMIN_TOKEN": token, "TIDINGS_EVENT_TYPES": "@" + path,
-		"TIDINGS_PAYLOAD_TEMPLATE": `{"event":{{json .Type}},"attempt":{{.Attempt}},"data":{{json .Data}}}`,
 	}), Production)
 	if err != nil {
 		t.Fatal(err)

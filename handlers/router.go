@@ -12,7 +12,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/tidingshq/tidings/config"
 	"github.com/tidingshq/tidings/redisstore"
 	"github.com/tidingshq/tidings/tasks"
 	"github.com/tidingshq/tidings/webhook"
@@ -28,7 +27,7 @@ type Options struct {
 	SignatureHeader      string
 	TimestampHeader      string
 	DeliveryIDHeader     string
-	EventTypes           []config.EventType // nil: no catalog
+	EventTypes           []webhook.EventType // nil: no catalog
 	// Monitoring is the dashboard, served under /monitoring behind basic
 	// auth; nil leaves it out.
 	Monitoring http.Handler

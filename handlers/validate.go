@@ -25,8 +25,7 @@ type validation struct {
 }
 
 var (
-	clientIDRe   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	headerNameRe = regexp.MustCompile(`^[!#$%&'*+.^_|~0-9A-Za-z-]{1,256}$`)
+	clientIDRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 )
 
 func newValidation(opts *Options) *validation {
@@ -183,7 +182,7 @@ func (val *validation) typeProblem(s string) string {
 }
 
 func (val *validation) headerProblem(s string) string {
-	if !headerNameRe.MatchString(s) {
+	if !webhook.ValidHeaderName(s) {
 		return "must be a valid HTTP header name"
 	}
 	l := strings.ToLower(s)

@@ -99,17 +99,7 @@ func (s *Sender) Payload(m webhook.Message) ([]byte, error) {
 		return Envelope(m.Event)
 	}
 	var buf bytes.Buffer
-	err := s.opts.PayloadTemplate.Execute(&buf, map[string]any{
-		"EventID":    m.Event.ID,
-		"Type":       m.Event.Type,
-		"Timestamp":  webhook.FormatTime(m.Event.CreatedAt),
-		"Unix":       m.Event.CreatedAt.Unix(),
-		"Data":       m.Event.Data,
-		"DeliveryID": m.Delivery.ID,
-		"WebhookID":  m.Endpoint.ID,
-		"Attempt":    m.Attempt,
-	})
-	if err != nil {
+	if err := s.opts.PayloadTemplate.Execute(&buf, templateData(m)); err != nil {
 		return nil, fmt.Errorf("sender: render payload: %w", err)
 	}
 	// Whatever the template's spacing, send what JSON.stringify would.

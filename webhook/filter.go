@@ -6,9 +6,21 @@ import (
 )
 
 var (
-	eventTypeRe = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$`)
-	prefixRe    = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*\.\*$`)
+	eventTypeRe  = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$`)
+	prefixRe     = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*\.\*$`)
+	headerNameRe = regexp.MustCompile(`^[!#$%&'*+.^_|~0-9A-Za-z-]{1,256}$`)
 )
+
+// EventType is one entry of the event catalog (TIDINGS_EVENT_TYPES).
+type EventType struct {
+	Type        string
+	Description string
+}
+
+// ValidHeaderName reports whether s is an HTTP header name (an RFC 9110
+// token of at most 256 characters): the rule for the configured signature,
+// timestamp and delivery-id headers and for a webhook's custom headers.
+func ValidHeaderName(s string) bool { return headerNameRe.MatchString(s) }
 
 // OperationalPrefix starts the types Tidings itself publishes about a
 // tenant's webhooks. The catch-all "*" does not match them.

@@ -405,11 +405,15 @@ func TestDevWithoutRedis(t *testing.T) {
 
 // A bad setting stops the process at start with one line naming it.
 func TestBadConfigStops(t *testing.T) {
-	err := run(context.Background(), []string{"all"}, func(k string) string {
-		return map[string]string{"TIDINGS_REDIS_URL": "redis://127.0.0.1:1", "TIDINGS_ADMIN_TOKEN": adminToken, "TIDINGS_RETRY_SCHEDULE": "5s,soon"}[k]
-	}, io.Discard)
-	if err == nil || !strings.HasPrefix(err.Error(), "TIDINGS_RETRY_SCHEDULE") || strings.Contains(err.Error(), "\n") {
-		t.Errorf("err = %v", err)
+	for name, value := range map[string]string{"TIDINGS_RETRY_SCHEDULE": "5s,soon", "TIDINGS_PAYLOAD_TEMPLATE": `{"id": {{.EventID}}}`} {
+		for _, cmd := range []string{"all", "api"} {
+			err := run(context.Background(), []string{cmd}, func(k string) string {
+				return map[string]string{"TIDINGS_REDIS_URL": "redis://127.0.0.1:1", "TIDINGS_ADMIN_TOKEN": adminToken, name: value}[k]
+			}, io.Discard)
+			if err == nil || !strings.HasPrefix(err.Error(), name) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("%s with %s=%s: err = %v", cmd, name, value, err)
+			}
+		}
 	}
 	var out strings.Builder
 	if err := run(context.Background(), []string{"version"}, func(string) string { return "" }, &out); err != nil || !strings.HasPrefix(out.String(), "tidings ") {

@@ -78,6 +78,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	tmpl, err := sender.ParseTemplate(cfg.PayloadTemplate)
+	if err != nil {
+		return &config.ConfigError{Var: "TIDINGS_PAYLOAD_TEMPLATE", Reason: err.Error()}
+	}
 	log := newLogger(cfg, mode, stdout)
 	gin.SetMode(gin.ReleaseMode)
 
@@ -166,7 +170,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			fetchers = 1
 		}
 		var snd *sender.Sender
-		srv, snd, err = startWorker(cfg, rc, hot, store, queue, settings, mets, fetchers, log)
+		srv, snd, err = startWorker(cfg, tmpl, rc, hot, store, queue, settings, mets, fetchers, log)
 		if err != nil {
 			return err
 		}
@@ -198,14 +202,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 }
 
 // startWorker starts the Asynq server that delivers webhooks.
-func startWorker(cfg config.Config, rc, hot redis.UniversalClient, store *redisstore.Store, queue *tasks.Queue, settings tasks.Settings, rec tasks.Recorder, fetchers int, log *slog.Logger) (workers, *sender.Sender, error) {
-	var tmpl *template.Template
-	if cfg.PayloadTemplate != "" {
-		var err error
-		if tmpl, err = template.New("payload").Funcs(config.TemplateFuncs()).Parse(cfg.PayloadTemplate); err != nil {
-			return nil, nil, fmt.Errorf("TIDINGS_PAYLOAD_TEMPLATE: %w", err)
-		}
-	}
+func startWorker(cfg config.Config, tmpl *template.Template, rc, hot redis.UniversalClient, store *redisstore.Store, queue *tasks.Queue, settings tasks.Settings, rec tasks.Recorder, fetchers int, log *slog.Logger) (workers, *sender.Sender, error) {
 	snd := sender.New(sender.Options{
 		Timeout: cfg.DeliveryTimeout, AllowPrivateNetworks: cfg.AllowPrivateNetworks, UserAgent: "Tidings/" + version,
 		SignatureHeader: cfg.SignatureHeader, TimestampHeader: cfg.TimestampHeader, DeliveryIDHeader: cfg.DeliveryIDHeader,
