@@ -152,8 +152,9 @@ func (s *Store) ListEndpoints(ctx context.Context, tenantID string, status webho
 // and only checked against the tenant's webhooks version while that holds,
 // so a tenant with many webhooks does not cost a read and a decode of each
 // per event; a list older than endpointListTTL is read again whatever the
-// version says (a process of an older release changes webhooks without
-// bumping it). The endpoints returned are shared: read-only.
+// version says, since a version can go back (Redis restarted without its
+// data, a failover that lost the last writes) and then match a stale list.
+// The endpoints returned are shared: read-only.
 func (s *Store) AllEndpoints(ctx context.Context, tenantID string) ([]*webhook.Endpoint, error) {
 	cached, ok := s.endpointLists.get(tenantID)
 	known := ""
