@@ -64,6 +64,10 @@ package redisstore
 //	tidings:{ten}:types               SET   event types published or subscribed to; no TTL
 //
 // Asynq's own keys live under asynq:{<queue>}:… and are Asynq's business.
+//
+// Changing this layout: from the first release on, a change ships as a
+// numbered, tested migration command that rewrites the keys it changes,
+// never as branches on the read path for the layout before.
 
 const (
 	keyTenants      = "tidings:tenants"
