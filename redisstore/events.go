@@ -51,8 +51,8 @@ func (s *Store) CreateEvent(ctx context.Context, ev *webhook.Event, deliveries [
 // unrecorded reports whether d, a new delivery of ev, goes without a record
 // of its own until something happens to it: its ID names the event
 // (webhook.NamesEvent), and everything else about it is in the event key's
-// records and the Store's settings (queued). A queued task costs Redis a
-// quarter less. A test delivery is recorded, as the event does not say so.
+// records and the Store's settings (queued), so a queued task needs no key
+// of its own. A test delivery is recorded, as the event does not say so.
 func unrecorded(ev *webhook.Event, d *webhook.Delivery, test bool) bool {
 	return webhook.NamesEvent(d.ID, ev.ID) && !test
 }

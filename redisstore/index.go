@@ -12,9 +12,9 @@ import (
 )
 
 // The event and delivery lists, which take an entry per event and per
-// delivery, are streams: one entry per ID (field "i"), kept in a listpack
-// at ~50 bytes, where a sorted set member costs ~135 (skiplist node,
-// dictionary entry, member string). Entries are added with XADD * (a plain
+// delivery, are streams: one entry per ID (field "i"), kept compact in a
+// listpack, where a sorted set member needs a skiplist node, a dictionary
+// entry and a string of its own. Entries are added with XADD * (a plain
 // command, no script): they keep the order they were added in, and an
 // entry's ID is Redis's clock when it was added, which is within indexSlack
 // of its item's creation as long as the processes' clocks are within a

@@ -67,7 +67,7 @@ func headerOf(d *webhook.Delivery) string {
 // unmarshalPositional read them: *string, *int, *int64, and *float64 (null
 // for nil) written as encoding/json writes them, strings without HTML
 // escaping (as compactJSON). Every attempt writes two arrays, so they are
-// written by hand: the encoder spent 4 % of a worker's CPU on them.
+// written by hand rather than by the encoder (docs/BENCHMARKS.md).
 func appendArray(b []byte, fields ...any) []byte {
 	b = append(b, '[')
 	for i, f := range fields {
