@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -18,68 +19,94 @@ func (s *Store) Begin(ctx context.Context, req webhook.BeginRequest) (*webhook.P
 	ten := req.TenantID
 	keys := []string{keyDelivery(ten, req.DeliveryID), keyEvent(ten, req.EventID), keyWebhook(ten, req.WebhookID),
 		keyWebhookInflight(ten, req.WebhookID), keyWebhookBucket(ten, req.WebhookID)}
-	evKey, epKey := ten+"/"+req.EventID, ten+"/"+req.WebhookID
-	ev, haveEvent := s.events.get(evKey)
-	ep, haveEndpoint := s.endpoints.get(epKey)
-	unrecorded := webhook.NamesEvent(req.DeliveryID, req.EventID)
-	res, err := s.runArray(ctx, "begin attempt", scriptBegin, keys, 6,
-		req.Slot.Lease.Milliseconds(), req.Slot.MaxInFlight, req.Slot.Member, ep.version, haveEvent, unrecorded)
+	ev, haveEvent := s.events.get(ten + "/" + req.EventID)
+	ep, _ := s.endpoints.get(ten + "/" + req.WebhookID) // zero: none kept
+	res, err := s.runArray(ctx, "begin attempt", scriptBegin, keys, 6, req.Slot.Lease.Milliseconds(), req.Slot.MaxInFlight,
+		req.Slot.Member, ep.version, haveEvent, webhook.NamesEvent(req.DeliveryID, req.EventID))
 	if err != nil {
 		return nil, err
 	}
 	b := &webhook.Prepared{}
-	switch v := res[1].(type) {
-	case string:
-		if b.Event, err = decodeEvent(ten, req.EventID, splitEvent(v, nil)); err != nil {
-			return nil, err
+	if b.Event, err = s.begunEvent(req, res[1], ev); err == nil {
+		if b.Delivery, err = s.begunDelivery(req, res[0], b.Event); err == nil {
+			b.Endpoint, err = s.begunEndpoint(req, res[2], res[3], ep.endpoint)
 		}
-		s.events.put(evKey, b.Event, len(v))
-	case int64:
-		if v == 1 {
-			b.Event = ev
-		}
-	case nil: // gone
-	default:
-		return nil, unexpectedReply("begin attempt", res)
-	}
-	switch line := res[0].(type) {
-	case string:
-		if b.Delivery, _, err = parseDelivery(ten, req.DeliveryID, line); err != nil {
-			return nil, err
-		}
-	case nil:
-		if unrecorded && b.Event != nil {
-			b.Delivery = s.queued(b.Event, req.DeliveryID, req.WebhookID)
-		}
-	default:
-		return nil, unexpectedReply("begin attempt", res)
-	}
-	switch h := res[2].(type) {
-	case []any: // the whole hash: new or changed settings, or none
-		m := pairs(h)
-		if b.Endpoint, err = decodeEndpoint(ten, req.WebhookID, m); err != nil {
-			return nil, err
-		}
-		if b.Endpoint != nil && m["v"] != "" {
-			s.endpoints.put(epKey, versioned{m["v"], b.Endpoint}, len(m["cfg"]))
-		}
-	case int64:
-		if haveEndpoint && res[3] != nil {
-			e := *ep.endpoint // shared: copied to set the current status
-			e.Status = webhook.EndpointStatus(str(res[3]))
-			b.Endpoint = &e
-		}
-	default:
-		return nil, unexpectedReply("begin attempt", res)
 	}
 	state, ok1 := res[4].(int64)
 	waitMs, ok2 := res[5].(int64)
-	if !ok1 || !ok2 {
+	switch {
+	case errors.Is(err, errUnexpected) || !ok1 || !ok2:
 		return nil, unexpectedReply("begin attempt", res)
+	case err != nil:
+		return nil, err
 	}
 	b.HasSlot = state == 1
 	b.Wait, b.TokenIn = acquireResult(state, waitMs)
 	return b, nil
+}
+
+// errUnexpected marks a reply element of the wrong type.
+var errUnexpected = errors.New("unexpected reply element")
+
+// begunEvent reads scriptBegin's event element: the event's value (read and
+// kept), or whether the event the caller had (kept) is still stored.
+func (s *Store) begunEvent(req webhook.BeginRequest, v any, kept *webhook.Event) (*webhook.Event, error) {
+	switch v := v.(type) {
+	case string:
+		ev, err := decodeEvent(req.TenantID, req.EventID, splitEvent(v, nil))
+		if err == nil {
+			s.events.put(req.TenantID+"/"+req.EventID, ev, len(v))
+		}
+		return ev, err
+	case int64:
+		if v == 1 {
+			return kept, nil
+		}
+		return nil, nil
+	case nil:
+		return nil, nil // gone
+	}
+	return nil, errUnexpected
+}
+
+// begunDelivery reads scriptBegin's delivery element: its value, or nil for
+// a delivery with no record, which is queued if its event names it and is
+// kept.
+func (s *Store) begunDelivery(req webhook.BeginRequest, v any, ev *webhook.Event) (*webhook.Delivery, error) {
+	switch v := v.(type) {
+	case string:
+		d, _, err := parseDelivery(req.TenantID, req.DeliveryID, v)
+		return d, err
+	case nil:
+		if ev != nil && webhook.NamesEvent(req.DeliveryID, req.EventID) {
+			return s.queued(ev, req.DeliveryID, req.WebhookID), nil
+		}
+		return nil, nil
+	}
+	return nil, errUnexpected
+}
+
+// begunEndpoint reads scriptBegin's webhook elements: its whole hash when
+// its settings changed from the caller's (kept) (kept anew with their
+// version), else the caller's webhook with the status read now.
+func (s *Store) begunEndpoint(req webhook.BeginRequest, fields, status any, kept *webhook.Endpoint) (*webhook.Endpoint, error) {
+	switch h := fields.(type) {
+	case []any:
+		m := pairs(h)
+		e, err := decodeEndpoint(req.TenantID, req.WebhookID, m)
+		if err == nil && e != nil && m["v"] != "" {
+			s.endpoints.put(req.TenantID+"/"+req.WebhookID, versioned{m["v"], e}, len(m["cfg"]))
+		}
+		return e, err
+	case int64:
+		if kept == nil || status == nil {
+			return nil, nil
+		}
+		e := *kept // shared: copied to set the current status
+		e.Status = webhook.EndpointStatus(str(status))
+		return &e, nil
+	}
+	return nil, errUnexpected
 }
 
 // versioned is a webhook as cached with its settings version (the hash's v).
