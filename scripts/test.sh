@@ -47,6 +47,15 @@ fi
 echo "== go vet"
 go vet ./...
 
+echo "== client/ matches docs/openapi.yaml"
+gen=$(mktemp -d)
+go tool oapi-codegen -generate types,client -package client -o "$gen/client.gen.go" docs/openapi.yaml
+if ! diff -u client/client.gen.go "$gen/client.gen.go" >"$gen/diff"; then
+  head -40 "$gen/diff"; rm -rf "$gen"
+  echo "client/client.gen.go is stale: run go generate ./client" >&2; exit 1
+fi
+rm -rf "$gen"
+
 # A private Redis for the tests that share one (each takes its own database);
 # fault tests start their own servers.
 dir=$(mktemp -d)
