@@ -88,15 +88,11 @@ func DeliveryView(d *Delivery) DeliveryJSON {
 	if d.Status == DeliveryPending {
 		out.NextRetryAt = TimeOrNil(d.NextRetryAt)
 	}
-	if d.Attempt > 0 { // the last_* fields are set
-		if d.LastResponseStatus != 0 {
-			st := d.LastResponseStatus
-			out.LastResponseStatus = &st
-			body := d.LastResponseBody
-			out.LastResponseBody = &body
-		}
-		ms := d.LastResponseTimeMs
-		out.LastResponseTimeMs = &ms
+	// The last_* response fields describe an answer: an attempt that got
+	// none (a refused connection, a timeout) leaves them null.
+	if d.Attempt > 0 && d.LastResponseStatus != 0 {
+		st, body, ms := d.LastResponseStatus, d.LastResponseBody, d.LastResponseTimeMs
+		out.LastResponseStatus, out.LastResponseBody, out.LastResponseTimeMs = &st, &body, &ms
 	}
 	if d.LastError != "" {
 		e := d.LastError

@@ -216,3 +216,37 @@ func TestPlainJSON(t *testing.T) {
 		}
 	}
 }
+
+// The last_* response fields are null until an attempt got an answer: a
+// refused connection has no status, body or response time to show.
+func TestDeliveryViewLastResponse(t *testing.T) {
+	at := time.Date(2026, 11, 22, 10, 35, 0, 0, time.UTC)
+	ptr := func(v any) string {
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
+	tests := []struct {
+		name                   string
+		d                      Delivery
+		status, body, ms, errs string
+	}{
+		{"not attempted", Delivery{Status: DeliveryPending}, "null", "null", "null", "null"},
+		{"refused", Delivery{Status: DeliveryPending, Attempt: 1, LastResponseTimeMs: 3, LastError: "connection refused"},
+			"null", "null", "null", `"connection refused"`},
+		{"answered 500", Delivery{Status: DeliveryPending, Attempt: 1, LastResponseStatus: 500, LastResponseBody: "oops",
+			LastResponseTimeMs: 12, LastError: "HTTP 500"}, "500", `"oops"`, "12", `"HTTP 500"`},
+		{"answered 200", Delivery{Status: DeliverySucceeded, Attempt: 2, LastResponseStatus: 200, LastResponseTimeMs: 7},
+			"200", `""`, "7", "null"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.d.CreatedAt, tt.d.UpdatedAt = at, at
+			v := DeliveryView(&tt.d)
+			got := []string{ptr(v.LastResponseStatus), ptr(v.LastResponseBody), ptr(v.LastResponseTimeMs), ptr(v.LastError)}
+			want := []string{tt.status, tt.body, tt.ms, tt.errs}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("status, body, ms, error (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
