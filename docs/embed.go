@@ -1,5 +1,5 @@
 // Package docs embeds the OpenAPI document so the binary serves it at
-// /openapi.yaml.
+// /openapi.yaml, and renders it as the HTML reference served at /docs.
 package docs
 
 import _ "embed"

@@ -131,12 +131,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	defer cancel()
 
 	if cmd != "worker" {
+		reference, err := docs.Reference()
+		if err != nil {
+			return err
+		}
 		api := handlers.New(store, queue, handlers.Options{
 			AdminToken: cfg.AdminToken, MaxPayloadBytes: cfg.MaxPayloadBytes, IdempotencyTTL: cfg.IdempotencyTTL,
 			AllowHTTP: cfg.AllowHTTP, AllowPrivateNetworks: cfg.AllowPrivateNetworks,
 			SignatureHeader: cfg.SignatureHeader, TimestampHeader: cfg.TimestampHeader, DeliveryIDHeader: cfg.DeliveryIDHeader,
 			EventTypes: cfg.EventTypes, Monitoring: monitoring(cfg, rc),
-			Metrics: mets.Handler(), Published: mets.EventsPublished.Inc, OpenAPI: docs.OpenAPI,
+			Metrics: mets.Handler(), Published: mets.EventsPublished.Inc, OpenAPI: docs.OpenAPI, Reference: reference,
 		}, log)
 		addr, err := serve(runCtx, &wg, errc, cfg.HTTPAddr, api.Router(), log)
 		if err != nil {
