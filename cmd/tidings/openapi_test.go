@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -98,5 +99,36 @@ func checkResponse(t testing.TB, req *http.Request, status int, header http.Head
 			msg = msg[:i]
 		}
 		t.Errorf("%s %s → %d does not match openapi.yaml: %s\n%s", req.Method, req.URL.Path, status, msg, bytes.TrimSpace(body))
+	}
+}
+
+// docs/api.md documents exactly the spec's operations, each under a
+// heading "### METHOD /path".
+func TestAPIReferenceCoversSpec(t *testing.T) {
+	spec(t)
+	doc, _ := openapi3.NewLoader().LoadFromData(docs.OpenAPI)
+	md, err := os.ReadFile("../../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	headings := map[string]bool{}
+	for _, line := range strings.Split(string(md), "\n") {
+		if h, ok := strings.CutPrefix(line, "### "); ok {
+			headings[strings.TrimSpace(h)] = true
+		}
+	}
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			if !headings[method+" "+path] {
+				t.Errorf("docs/api.md has no heading %q", "### "+method+" "+path)
+			}
+			delete(headings, method+" "+path)
+		}
+	}
+	// And documents no operation the spec lacks.
+	for h := range headings {
+		if method, path, ok := strings.Cut(h, " "); ok && strings.HasPrefix(path, "/") && method == strings.ToUpper(method) {
+			t.Errorf("docs/api.md documents %s, which openapi.yaml does not", h)
+		}
 	}
 }
