@@ -49,8 +49,8 @@ type page struct {
 
 // group is the operations of one tag, in the spec's tag order.
 type group struct {
-	Tag string
-	Ops []operation
+	Tag, Description string
+	Ops              []operation
 }
 
 type operation struct {
@@ -100,10 +100,12 @@ var methodOrder = []string{http.MethodGet, http.MethodPost, http.MethodPut, http
 func newPage(doc *openapi3.T) page {
 	p := page{Title: doc.Info.Title, Version: doc.Info.Version, Description: doc.Info.Description}
 	ops := map[string][]operation{}
+	descriptions := map[string]string{}
 	var tags []string // the spec's tag order, then any other tag as met
 	for _, t := range doc.Tags {
 		tags = append(tags, t.Name)
 		ops[t.Name] = nil
+		descriptions[t.Name] = t.Description
 	}
 	paths := doc.Paths.InMatchingOrder()
 	sort.Strings(paths)
@@ -126,7 +128,7 @@ func newPage(doc *openapi3.T) page {
 	}
 	for _, tag := range tags {
 		if len(ops[tag]) > 0 {
-			p.Groups = append(p.Groups, group{Tag: tag, Ops: ops[tag]})
+			p.Groups = append(p.Groups, group{Tag: tag, Description: descriptions[tag], Ops: ops[tag]})
 		}
 	}
 	names := make([]string, 0, len(doc.Components.Schemas))
