@@ -30,7 +30,7 @@ func Reference() ([]byte, error) {
 	if err := doc.Validate(context.Background()); err != nil {
 		return nil, fmt.Errorf("docs: openapi.yaml: %w", err)
 	}
-	tmpl, err := template.New("reference").Parse(referenceTemplate)
+	tmpl, err := template.New("reference").Funcs(template.FuncMap{"code": code}).Parse(referenceTemplate)
 	if err != nil {
 		return nil, fmt.Errorf("docs: template: %w", err)
 	}
@@ -144,24 +144,7 @@ func newPage(doc *openapi3.T) page {
 
 func newOperation(doc *openapi3.T, method, path string, item *openapi3.PathItem, op *openapi3.Operation) operation {
 	o := operation{ID: op.OperationID, Method: method, Path: path, Summary: op.Summary, Description: op.Description,
-		Auth: "none"}
-	security := doc.Security
-	if op.Security != nil {
-		security = *op.Security
-	}
-	var schemes []string
-	for _, req := range security {
-		for name := range req {
-			if s := doc.Components.SecuritySchemes[name]; s != nil && s.Value.Type == "http" {
-				schemes = append(schemes, "Authorization: "+strings.ToUpper(s.Value.Scheme[:1])+s.Value.Scheme[1:]+" <token>")
-			} else {
-				schemes = append(schemes, name)
-			}
-		}
-	}
-	if len(schemes) > 0 {
-		o.Auth = strings.Join(schemes, " or ")
-	}
+		Auth: authOf(doc, op)}
 	for _, ps := range []openapi3.Parameters{item.Parameters, op.Parameters} {
 		for _, pr := range ps {
 			pv := pr.Value
@@ -179,13 +162,43 @@ func newOperation(doc *openapi3.T, method, path string, item *openapi3.PathItem,
 			o.Body = &c
 		}
 	}
-	codes := make([]string, 0, op.Responses.Len())
-	for code := range op.Responses.Map() {
+	o.Responses = responses(op.Responses)
+	return o
+}
+
+// authOf says how an operation authenticates: its own security, else the
+// document's; "none" when empty.
+func authOf(doc *openapi3.T, op *openapi3.Operation) string {
+	security := doc.Security
+	if op.Security != nil {
+		security = *op.Security
+	}
+	var schemes []string
+	for _, req := range security {
+		for name := range req {
+			if s := doc.Components.SecuritySchemes[name]; s != nil && s.Value.Type == "http" {
+				schemes = append(schemes, "Authorization: "+strings.ToUpper(s.Value.Scheme[:1])+s.Value.Scheme[1:]+" <token>")
+			} else {
+				schemes = append(schemes, name)
+			}
+		}
+	}
+	if len(schemes) == 0 {
+		return "none"
+	}
+	return strings.Join(schemes, " or ")
+}
+
+// responses lists an operation's answers by status code.
+func responses(rs *openapi3.Responses) []response {
+	codes := make([]string, 0, rs.Len())
+	for code := range rs.Map() {
 		codes = append(codes, code)
 	}
 	sort.Strings(codes)
+	out := make([]response, 0, len(codes))
 	for _, code := range codes {
-		rv := op.Responses.Value(code).Value
+		rv := rs.Value(code).Value
 		r := response{Status: code, Content: contents(rv.Content)}
 		if rv.Description != nil {
 			r.Description = *rv.Description
@@ -193,9 +206,9 @@ func newOperation(doc *openapi3.T, method, path string, item *openapi3.PathItem,
 		for name, h := range rv.Headers {
 			r.Headers = append(r.Headers, param{Name: name, Type: typeOf(h.Value.Schema)})
 		}
-		o.Responses = append(o.Responses, r)
+		out = append(out, r)
 	}
-	return o
+	return out
 }
 
 func contents(c openapi3.Content) []content {
@@ -229,8 +242,8 @@ func newSchemaView(name string, s *openapi3.Schema) schemaView {
 	return v
 }
 
-// fields lists an object's properties in the spec's order of required
-// first, then by name.
+// fields lists an object's properties, the required ones first, each group
+// by name.
 func fields(s *openapi3.Schema) []field {
 	required := map[string]bool{}
 	for _, r := range s.Required {
@@ -325,22 +338,50 @@ func notes(s *openapi3.Schema) string {
 		n = append(n, "maximum "+strconv.FormatFloat(*s.Max, 'f', -1, 64))
 	}
 	if s.MinLength > 0 {
-		n = append(n, fmt.Sprintf("at least %d characters", s.MinLength))
+		n = append(n, "at least "+count(s.MinLength, "character"))
 	}
 	if s.MaxLength != nil {
-		n = append(n, fmt.Sprintf("at most %d characters", *s.MaxLength))
+		n = append(n, "at most "+count(*s.MaxLength, "character"))
 	}
 	if s.MinItems > 0 {
-		n = append(n, fmt.Sprintf("at least %d items", s.MinItems))
+		n = append(n, "at least "+count(s.MinItems, "item"))
 	}
 	if s.MaxItems != nil {
-		n = append(n, fmt.Sprintf("at most %d items", *s.MaxItems))
+		n = append(n, "at most "+count(*s.MaxItems, "item"))
 	}
 	if s.MaxProps != nil {
-		n = append(n, fmt.Sprintf("at most %d entries", *s.MaxProps))
+		n = append(n, "at most "+count(*s.MaxProps, "entry"))
 	}
 	if s.Default != nil {
 		n = append(n, fmt.Sprintf("default %v", s.Default))
 	}
 	return strings.Join(n, "; ")
+}
+
+// count is "1 item" or "n items" ("entry" becomes "entries").
+func count(n uint64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "y") {
+		return strconv.FormatUint(n, 10) + " " + strings.TrimSuffix(noun, "y") + "ies"
+	}
+	return strconv.FormatUint(n, 10) + " " + noun + "s"
+}
+
+// code escapes the spec's text and shows its `backquoted` parts as code.
+func code(text string) template.HTML {
+	parts := strings.Split(template.HTMLEscapeString(text), "`")
+	var b strings.Builder
+	for i, p := range parts {
+		if i%2 == 1 && i < len(parts)-1 {
+			b.WriteString("<code>" + p + "</code>")
+			continue
+		}
+		if i%2 == 1 {
+			b.WriteString("`") // an unpaired backquote stays as it is
+		}
+		b.WriteString(p)
+	}
+	return template.HTML(b.String())
 }

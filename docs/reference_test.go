@@ -53,3 +53,17 @@ func TestReference(t *testing.T) {
 		t.Errorf("the limit parameter's constraints are missing")
 	}
 }
+
+func TestCode(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain":                 "plain",
+		"`active` false <b>":    "<code>active</code> false &lt;b&gt;",
+		"a `b` c `d":            "a <code>b</code> c `d",
+		"`<script>`":            "<code>&lt;script&gt;</code>",
+		"Bearer <token>`: tk_…": "Bearer &lt;token&gt;`: tk_…",
+	} {
+		if got := string(code(in)); got != want {
+			t.Errorf("code(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
