@@ -172,10 +172,19 @@ func (h *Handler) deliverable(ctx context.Context, r *run) (bool, error) {
 // (a crashed worker's task recovered at once) is deferred to its time.
 const maxEarly = time.Second
 
-// untilDue holds the attempt until the delivery's next_retry_at: never
-// before it. The slot Begin took is given back meanwhile.
+// dueMargin is how long after next_retry_at an attempt is made at the
+// earliest. The stored time is in milliseconds, and two requests take
+// different times to reach the receiver; the margin keeps the receiver from
+// seeing two attempts closer together than the ladder's delay.
+const dueMargin = 20 * time.Millisecond
+
+// untilDue holds the attempt until the delivery's next_retry_at (and
+// dueMargin): never before it. The slot Begin took is given back meanwhile.
 func (h *Handler) untilDue(ctx, bg context.Context, r *run) error {
-	early := r.d.NextRetryAt.Sub(h.now())
+	if r.d.NextRetryAt.IsZero() {
+		return nil
+	}
+	early := r.d.NextRetryAt.Add(dueMargin).Sub(h.now())
 	if early <= 0 {
 		return nil
 	}
