@@ -30,8 +30,7 @@ var importRules = map[string]importRule{
 	"redisstore": {allowed: []string{"webhook"}},
 	"tasks":      {allowed: []string{"webhook"}},
 	"handlers": {allowed: []string{"tasks", "webhook",
-		"redisstore", // expected to go: multi-step jobs move to tasks and handlers declare a narrow interface (issue 18, item 4)
-		"config",     // expected to go: the event catalog's type moves to webhook (issue 18, item 5)
+		"redisstore", // expected to go: handlers declare a narrow interface of the store (issue 18, item 4)
 	}},
 	"metrics":   {allowed: []string{"webhook"}}, // Prometheus collectors, labelled with webhook's outcomes
 	"asynqmon":  {allowed: []string{"tasks"}},   // the dashboard formats tasks' payloads
