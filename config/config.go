@@ -43,6 +43,9 @@ type Config struct {
 	PrometheusURL        string
 	EventTypes           []webhook.EventType // nil: no catalog
 	LogLevel             slog.Level
+	QueueShards          int
+	RedisWaitReplicas    int
+	RedisWaitTimeout     time.Duration
 }
 
 // Default returns the configuration with every default of the contract.
@@ -64,6 +67,8 @@ func Default() Config {
 		SignedContent:        "{timestamp}.{body}",
 		Monitoring:           true,
 		LogLevel:             slog.LevelInfo,
+		QueueShards:          1,
+		RedisWaitTimeout:     time.Second,
 	}
 }
 
@@ -111,6 +116,9 @@ func Load(getenv func(string) string, mode Mode) (Config, error) {
 	p.str("TIDINGS_PROMETHEUS_URL", &c.PrometheusURL)
 	p.eventTypes("TIDINGS_EVENT_TYPES", &c.EventTypes)
 	p.level("TIDINGS_LOG_LEVEL", &c.LogLevel)
+	p.integer("TIDINGS_QUEUE_SHARDS", &c.QueueShards, 1)
+	p.integer("TIDINGS_REDIS_WAIT_REPLICAS", &c.RedisWaitReplicas, 0)
+	p.duration("TIDINGS_REDIS_WAIT_TIMEOUT", &c.RedisWaitTimeout)
 	if p.err != nil {
 		return Config{}, p.err
 	}
@@ -124,10 +132,12 @@ func (c *Config) Validate(mode Mode) error {
 		return bad("TIDINGS_REDIS_URL", "is required")
 	}
 	if c.RedisURL != "" {
-		u, err := url.Parse(c.RedisURL)
-		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-			return bad("TIDINGS_REDIS_URL", "must be a redis:// or rediss:// URL")
+		if _, err := ParseRedisURL(c.RedisURL); err != nil {
+			return bad("TIDINGS_REDIS_URL", err.Error())
 		}
+	}
+	if c.QueueShards > MaxQueueShards {
+		return bad("TIDINGS_QUEUE_SHARDS", fmt.Sprintf("must be at most %d", MaxQueueShards))
 	}
 	if c.AdminToken == "" && mode != Dev {
 		return bad("TIDINGS_ADMIN_TOKEN", "is required (at least 32 characters)")

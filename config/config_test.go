@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,6 +61,15 @@ func TestValidationNamesTheVariable(t *testing.T) {
 		{"TIDINGS_EVENT_TYPES", "@/does/not/exist"},
 		{"TIDINGS_LOG_LEVEL", "loud"},
 		{"TIDINGS_PROMETHEUS_URL", "prom:9090"},
+		{"TIDINGS_REDIS_URL", "redis-sentinel://s1:26379,s2:26379"},
+		{"TIDINGS_REDIS_URL", "redis-sentinel://s1:26379,s2/0?master=m"},
+		{"TIDINGS_REDIS_URL", "redis-sentinel://s1:26379?master=m&pool=3"},
+		{"TIDINGS_REDIS_URL", "redis-cluster://n1:7000,n2:7001/2"},
+		{"TIDINGS_REDIS_URL", "redis-cluster://:secret@n1:notaport"},
+		{"TIDINGS_QUEUE_SHARDS", "0"},
+		{"TIDINGS_QUEUE_SHARDS", "65"},
+		{"TIDINGS_REDIS_WAIT_REPLICAS", "-1"},
+		{"TIDINGS_REDIS_WAIT_TIMEOUT", "0s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
@@ -75,6 +85,9 @@ func TestValidationNamesTheVariable(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "\n") {
 				t.Errorf("error is not one line: %q", err)
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Errorf("error repeats the password: %q", err)
 			}
 		})
 	}
@@ -105,5 +118,39 @@ func TestCatalog(t *testing.T) {
 	}
 	if len(c.EventTypes) != 2 || c.EventTypes[0].Description != "Progress of a batch" || c.EventTypes[1].Type != "computation.complete" {
 		t.Errorf("catalog = %+v", c.EventTypes)
+	}
+}
+
+func TestRedisURLForms(t *testing.T) {
+	tests := []struct {
+		url  string
+		want RedisTarget
+	}{
+		{"redis://localhost:6379/0", RedisTarget{Mode: RedisSingle}},
+		{"redis-sentinel://u:p%40ss@s1:26379,s2:26380/3?master=mymaster&sentinel_password=sp",
+			RedisTarget{Mode: RedisSentinel, Addrs: []string{"s1:26379", "s2:26380"}, Username: "u", Password: "p@ss", DB: 3,
+				MasterName: "mymaster", SentinelPassword: "sp"}},
+		{"rediss-sentinel://s1:26379?master=m", RedisTarget{Mode: RedisSentinel, TLS: true, Addrs: []string{"s1:26379"}, MasterName: "m"}},
+		{"redis-cluster://:pw@n1:7000,n2:7001,n3:7002", RedisTarget{Mode: RedisCluster, Addrs: []string{"n1:7000", "n2:7001", "n3:7002"}, Password: "pw"}},
+		{"rediss-cluster://n1:7000/0", RedisTarget{Mode: RedisCluster, TLS: true, Addrs: []string{"n1:7000"}}},
+	}
+	for _, tt := range tests {
+		got, err := ParseRedisURL(tt.url)
+		if err != nil {
+			t.Errorf("%s: %v", tt.url, err)
+			continue
+		}
+		tt.want.URL = tt.url
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", tt.url, got, tt.want)
+		}
+	}
+	c, err := Load(env(map[string]string{"TIDINGS_REDIS_URL": "redis-cluster://n1:7000", "TIDINGS_ADMIN_TOKEN": token,
+		"TIDINGS_QUEUE_SHARDS": "3", "TIDINGS_REDIS_WAIT_REPLICAS": "1", "TIDINGS_REDIS_WAIT_TIMEOUT": "250ms"}), Production)
+	if err != nil || c.QueueShards != 3 || c.RedisWaitReplicas != 1 || c.RedisWaitTimeout != 250*time.Millisecond {
+		t.Errorf("Load = %+v, %v", c, err)
+	}
+	if d := Default(); d.QueueShards != 1 || d.RedisWaitReplicas != 0 || d.RedisWaitTimeout != time.Second {
+		t.Errorf("defaults: shards %d, wait %d/%s", d.QueueShards, d.RedisWaitReplicas, d.RedisWaitTimeout)
 	}
 }
