@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"text/template"
@@ -324,46 +323,6 @@ func serve(ctx context.Context, wg *sync.WaitGroup, errc chan<- error, addr stri
 	return ln.Addr().String(), nil
 }
 
-// newRedis builds the process's one Redis client, shared by Asynq's servers
-// and inspector, the dashboard and the auto-pipeliners that the store and
-// the Asynq client send through (its pipeline pool). Its timeouts make
-// the API answer 503 within a second when Redis is down or hung: a refused
-// connection fails at once, a hung one after the read timeout, and no
-// command is retried (the caller's retry, or Asynq's, is the retry).
-func newRedis(cfg config.Config) (redis.UniversalClient, error) {
-	opts, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		return nil, fmt.Errorf("TIDINGS_REDIS_URL: %v", err)
-	}
-	opts.DialTimeout = 300 * time.Millisecond
-	opts.ReadTimeout = 700 * time.Millisecond
-	opts.WriteTimeout = 700 * time.Millisecond
-	opts.MaxRetries = -1                            // none
-	opts.DialerRetryTimeout = 20 * time.Millisecond // between go-redis's five dials (100 ms by default)
-	opts.PoolSize = cfg.WorkerConcurrency + 50
-	opts.PoolTimeout = time.Second
-	return redis.NewClient(opts), nil
-}
-
-// waitForRedis blocks until Redis answers, logging while it does not, so a
-// process started before Redis waits instead of crash-looping.
-func waitForRedis(ctx context.Context, rc redis.UniversalClient, log *slog.Logger) error {
-	delay := 200 * time.Millisecond
-	for {
-		err := rc.Ping(ctx).Err()
-		if err == nil {
-			return nil
-		}
-		log.Warn("waiting for redis", "error", err.Error(), "retry_in", delay.String())
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("redis unreachable: %w", err)
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 5*time.Second)
-	}
-}
-
 func newLogger(cfg config.Config, mode config.Mode, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	if mode == config.Dev {
@@ -399,33 +358,4 @@ func randomToken() string {
 	var b [24]byte
 	_, _ = rand.Read(b[:])
 	return "adm_" + hex.EncodeToString(b[:])
-}
-
-// asynqClient is the Redis client of Asynq's servers: their dequeue script
-// (the one whose first key is the queue's pending list) goes on the plain
-// client, since each fetch loop waits for its own reply and would only wait
-// on other callers' batches; every other script, the per-task
-// acknowledgement above all, goes on the auto-pipeliner, where it shares
-// writes and reads with the store's commands. Measured (bracketed A/B, fan-out):
-// CPU per delivery, Tidings 170 -> 148 us, Redis 75 -> 68 us. Should a later
-// Asynq order its keys otherwise, every script takes one client or the
-// other: slower, never wrong (TestAsynqClientRoutes notices).
-type asynqClient struct {
-	redis.UniversalClient // plain
-	hot                   redis.UniversalClient
-}
-
-func (c asynqClient) route(keys []string) redis.UniversalClient {
-	if len(keys) > 0 && strings.HasSuffix(keys[0], ":pending") {
-		return c.UniversalClient
-	}
-	return c.hot
-}
-
-func (c asynqClient) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
-	return c.route(keys).Eval(ctx, script, keys, args...)
-}
-
-func (c asynqClient) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
-	return c.route(keys).EvalSha(ctx, sha, keys, args...)
 }
