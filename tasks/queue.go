@@ -110,8 +110,9 @@ func (q *Queue) Cancel(ctx context.Context, tenantID, webhookID string, ids []st
 		return err
 	}
 	q.rec.Cancelled(n)
+	var others []string
 	for _, id := range ids {
-		_ = q.inspector.DeleteTask(QueueName, id)
+		_ = q.deleteTask(webhookID, id, &others)
 	}
 	return nil
 }
@@ -123,6 +124,40 @@ func (q *Queue) DeleteWebhook(ctx context.Context, tenantID, id string) error {
 		return err
 	}
 	return q.Cancel(ctx, tenantID, id, pending)
+}
+
+// deleteTask deletes a delivery's task from the queue it is in: its
+// webhook's queue under the current shard count, else another delivery
+// queue (the shard count changed since it was queued). others caches the
+// list of delivery queues across calls (nil: not listed yet).
+func (q *Queue) deleteTask(webhookID, id string, others *[]string) error {
+	first := q.settings.QueueOf(webhookID)
+	err := q.inspector.DeleteTask(first, id)
+	if !taskNotFound(err) {
+		return err
+	}
+	if *others == nil {
+		all, lerr := q.inspector.Queues()
+		if lerr != nil {
+			return lerr
+		}
+		*others = []string{}
+		for _, name := range all {
+			if name != first && IsDeliveryQueue(name) {
+				*others = append(*others, name)
+			}
+		}
+	}
+	for _, name := range *others {
+		if e := q.inspector.DeleteTask(name, id); !taskNotFound(e) {
+			return e
+		}
+	}
+	return err
+}
+
+func taskNotFound(err error) bool {
+	return errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound)
 }
 
 // Disable disables a webhook, cancels its pending deliveries and, when
@@ -162,7 +197,8 @@ func (q *Queue) Rerun(ctx context.Context, d *webhook.Delivery, trigger string) 
 	if err := q.store.Rerun(ctx, d, q.settings.Schedule.Attempts(), trigger); err != nil {
 		return err
 	}
-	if err := q.inspector.DeleteTask(QueueName, d.ID); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+	var others []string
+	if err := q.deleteTask(d.WebhookID, d.ID, &others); err != nil && !taskNotFound(err) {
 		q.log.Warn("rerun: old task not deleted", "delivery_id", d.ID, "error", err)
 	}
 	if err := q.Enqueue(ctx, []*webhook.Delivery{d}); err != nil {

@@ -24,9 +24,6 @@ import (
 // TypeDeliver is the task type of one delivery.
 const TypeDeliver = "webhook:deliver"
 
-// QueueName is the Asynq queue deliveries run on.
-const QueueName = "webhooks"
-
 // Payload is a delivery task's payload: IDs only. The body and the secret
 // stay in the store, so neither reaches Asynq, its heartbeat or the dashboard.
 // Asynq keeps the payload in every queued task's hash (and copies it into
@@ -84,7 +81,13 @@ type Settings struct {
 	// EndpointConcurrency caps in-flight deliveries per endpoint across all
 	// workers.
 	EndpointConcurrency int
+	// Queues are the delivery queues (QueueNames); none means the one
+	// queue "webhooks".
+	Queues []string
 }
+
+// QueueOf is the queue of a webhook's deliveries.
+func (s Settings) QueueOf(webhookID string) string { return queueFor(s.Queues, webhookID) }
 
 // TaskTimeout is the Asynq timeout of a delivery task: whole seconds (Asynq
 // truncates), comfortably above the HTTP timeout, so that the handler always
@@ -113,7 +116,7 @@ func (s Settings) MaxRetry() int { return max(25, 3*s.Schedule.Attempts()) }
 // ID, so one delivery can never be queued twice.
 func NewDeliverTask(d *webhook.Delivery, s Settings) *asynq.Task {
 	return asynq.NewTask(TypeDeliver, PayloadOf(d).Encode(),
-		asynq.Queue(QueueName),
+		asynq.Queue(s.QueueOf(d.WebhookID)),
 		asynq.TaskID(d.ID),
 		asynq.MaxRetry(s.MaxRetry()),
 		asynq.Timeout(s.TaskTimeout()),

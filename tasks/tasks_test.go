@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -345,5 +346,50 @@ func TestLoggerDropsIdlePolls(t *testing.T) {
 	out := buf.String()
 	if strings.Contains(out, "All queues are empty") || !strings.Contains(out, "Processor shutting down...") || !strings.Contains(out, "Could not move task") {
 		t.Errorf("asynq log lines:\n%s", out)
+	}
+}
+
+func TestQueueNamesSpreadOverSlotRanges(t *testing.T) {
+	if got := QueueNames(1); len(got) != 1 || got[0] != "webhooks" {
+		t.Fatalf("one shard: %v", got)
+	}
+	if Slot("123456789") != 0x31C3 { // CRC16/XMODEM check value
+		t.Fatalf("Slot(123456789) = %#x, want 0x31c3", Slot("123456789"))
+	}
+	for _, n := range []int{2, 3, 4, 6, 16} {
+		names := QueueNames(n)
+		seen := map[string]bool{}
+		for i, name := range names {
+			lo, hi := i*16384/n, (i+1)*16384/n
+			if s := Slot(name); s < lo || s >= hi || !IsDeliveryQueue(name) || seen[name] {
+				t.Errorf("n=%d: queue %d %q has slot %d, want [%d,%d), a webhooks* name, distinct", n, i, name, s, lo, hi)
+			}
+			seen[name] = true
+		}
+		if !slices.Equal(names, QueueNames(n)) {
+			t.Errorf("n=%d: names not deterministic", n)
+		}
+	}
+	t.Logf("3 shards: %v", QueueNames(3))
+}
+
+func TestQueueOfIsStablePerWebhook(t *testing.T) {
+	s := Settings{Queues: QueueNames(3)}
+	count := map[string]int{}
+	for i := range 300 {
+		wh := fmt.Sprintf("wh_%026d", i)
+		q := s.QueueOf(wh)
+		if q != s.QueueOf(wh) {
+			t.Fatal("a webhook's queue changed")
+		}
+		count[q]++
+	}
+	for _, q := range s.Queues {
+		if count[q] < 60 {
+			t.Errorf("queue %s got %d of 300 webhooks: %v", q, count[q], count)
+		}
+	}
+	if (Settings{}).QueueOf("wh_x") != QueueName {
+		t.Error("no queues: not webhooks")
 	}
 }

@@ -118,10 +118,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	store := redisstore.New(hot, redisstore.Options{Retention: cfg.LogRetention, Attempts: cfg.RetrySchedule.Attempts()})
-	settings := tasks.Settings{Schedule: cfg.RetrySchedule, Timeout: cfg.DeliveryTimeout, DisableAfter: cfg.DisableAfterFailures, EndpointConcurrency: cfg.EndpointConcurrency}
+	settings := tasks.Settings{Schedule: cfg.RetrySchedule, Timeout: cfg.DeliveryTimeout, DisableAfter: cfg.DisableAfterFailures, EndpointConcurrency: cfg.EndpointConcurrency, Queues: tasks.QueueNames(cfg.QueueShards)}
 	client := asynq.NewClientFromRedisClient(hot)
 	inspector := asynq.NewInspectorFromRedisClient(rc)
-	mets := metrics.New(tasks.QueueName)
+	queues, err := deliveryQueues(ctx, rc, inspector, settings.Queues)
+	if err != nil {
+		log.Warn("delivery queues not listed: serving this process's own", "error", err)
+		queues = settings.Queues
+	}
+	mets := metrics.New(queues...)
 	queue := tasks.NewQueue(client, inspector, store, settings, log, mets)
 
 	var wg sync.WaitGroup
@@ -173,7 +178,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			fetchers = 1
 		}
 		var snd *sender.Sender
-		srv, snd, err = startWorker(cfg, tmpl, rc, hot, store, queue, settings, mets, fetchers, log)
+		srv, snd, err = startWorker(cfg, tmpl, rc, hot, store, queue, settings, queues, mets, fetchers, log)
 		if err != nil {
 			return err
 		}
@@ -205,7 +210,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 }
 
 // startWorker starts the Asynq server that delivers webhooks.
-func startWorker(cfg config.Config, tmpl *template.Template, rc, hot redis.UniversalClient, store *redisstore.Store, queue *tasks.Queue, settings tasks.Settings, rec tasks.Recorder, fetchers int, log *slog.Logger) (workers, *sender.Sender, error) {
+func startWorker(cfg config.Config, tmpl *template.Template, rc, hot redis.UniversalClient, store *redisstore.Store, queue *tasks.Queue, settings tasks.Settings, queues []string, rec tasks.Recorder, fetchers int, log *slog.Logger) (workers, *sender.Sender, error) {
 	snd := sender.New(sender.Options{
 		Timeout: cfg.DeliveryTimeout, AllowPrivateNetworks: cfg.AllowPrivateNetworks, UserAgent: "Tidings/" + version,
 		SignatureHeader: cfg.SignatureHeader, TimestampHeader: cfg.TimestampHeader, DeliveryIDHeader: cfg.DeliveryIDHeader,
@@ -214,6 +219,10 @@ func startWorker(cfg config.Config, tmpl *template.Template, rc, hot redis.Unive
 	level := asynq.WarnLevel
 	if cfg.LogLevel <= slog.LevelDebug {
 		level = asynq.DebugLevel
+	}
+	served := map[string]int{}
+	for _, q := range queues {
+		served[q] = 1
 	}
 	mux := asynq.NewServeMux()
 	mux.Handle(tasks.TypeDeliver, tasks.NewHandler(tasks.HandlerOptions{Store: store, Sender: snd, Actions: queue, Settings: settings, Recorder: rec, Log: log}))
@@ -233,7 +242,7 @@ func startWorker(cfg config.Config, tmpl *template.Template, rc, hot redis.Unive
 		// arrival p99 at half rate from ~100 to 120-230ms.
 		srv := asynq.NewServerFromRedisClient(asynqClient{rc, hot}, asynq.Config{
 			Concurrency:              n,
-			Queues:                   map[string]int{tasks.QueueName: 1},
+			Queues:                   served,
 			RetryDelayFunc:           tasks.RetryDelay,
 			IsFailure:                tasks.IsFailure,
 			TaskCheckInterval:        50 * time.Millisecond,
@@ -249,7 +258,7 @@ func startWorker(cfg config.Config, tmpl *template.Template, rc, hot redis.Unive
 		}
 		ws = append(ws, srv)
 	}
-	log.Info("worker started", "concurrency", cfg.WorkerConcurrency, "fetchers", len(ws), "retry_schedule", cfg.RetrySchedule.String())
+	log.Info("worker started", "concurrency", cfg.WorkerConcurrency, "fetchers", len(ws), "retry_schedule", cfg.RetrySchedule.String(), "queues", queues)
 	return ws, snd, nil
 }
 

@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tidingshq/tidings/config"
+	"github.com/tidingshq/tidings/tasks"
 )
 
 // The timeouts of every Redis client Tidings builds. They make the API
@@ -139,4 +142,34 @@ func (c asynqClient) Eval(ctx context.Context, script string, keys []string, arg
 
 func (c asynqClient) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
 	return c.route(keys).EvalSha(ctx, sha, keys, args...)
+}
+
+// asynqQueues is the set in which Asynq lists its queues (its dashboard
+// and inspector read it); Asynq adds a queue when it first enqueues to it.
+const asynqQueues = "asynq:queues"
+
+// deliveryQueues adds the process's delivery queues to Asynq's list, so
+// the dashboard and tidings_queue_tasks show every one from the start, and
+// returns them with every other delivery queue found in Redis: workers
+// serve those too, so a task queued under another TIDINGS_QUEUE_SHARDS is
+// never stranded.
+func deliveryQueues(ctx context.Context, rc redis.UniversalClient, inspector *asynq.Inspector, own []string) ([]string, error) {
+	members := make([]any, len(own))
+	for i, q := range own {
+		members[i] = q
+	}
+	if err := rc.SAdd(ctx, asynqQueues, members...).Err(); err != nil {
+		return nil, fmt.Errorf("register delivery queues: %w", err)
+	}
+	all, err := inspector.Queues()
+	if err != nil {
+		return nil, fmt.Errorf("list queues: %w", err)
+	}
+	queues := append([]string(nil), own...)
+	for _, q := range all {
+		if tasks.IsDeliveryQueue(q) && !slices.Contains(queues, q) {
+			queues = append(queues, q)
+		}
+	}
+	return queues, nil
 }
