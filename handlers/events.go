@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -92,6 +93,9 @@ func (a *API) publish(c *gin.Context) {
 		out, replayed, err = a.queue.PublishOnce(ctx, tasks.Request{Event: ev, Keys: keys, Fingerprint: fingerprintOf(body),
 			TTL: a.opts.IdempotencyTTL, Render: render})
 	}
+	if err == nil && a.queue.WaitsForReplicas() {
+		err = a.replicated(ctx, tenantID, out)
+	}
 	if err != nil {
 		fail(c, a.log, err)
 		return
@@ -102,6 +106,21 @@ func (a *API) publish(c *gin.Context) {
 		a.opts.Published()
 	}
 	c.Data(http.StatusAccepted, "application/json; charset=utf-8", out)
+}
+
+// replicated waits until replicas hold what the answer out says was
+// written (TIDINGS_REDIS_WAIT_REPLICAS): the tenant's keys, the idempotency
+// record included, and its deliveries' queues. A replay waits too: the
+// first request may have been answered 503 while it waited, and its retry
+// with the same key must not be answered 202 before the replicas have it.
+func (a *API) replicated(ctx context.Context, tenantID string, out []byte) error {
+	var resp publishResponse
+	_ = json.Unmarshal(out, &resp)
+	webhookIDs := make([]string, 0, len(resp.Deliveries))
+	for _, d := range resp.Deliveries {
+		webhookIDs = append(webhookIDs, d.WebhookID)
+	}
+	return a.queue.Replicated(ctx, tenantID, webhookIDs)
 }
 
 // fingerprintOf hashes a request body, ignoring insignificant whitespace.

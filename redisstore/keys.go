@@ -63,6 +63,12 @@ package redisstore
 //	                                  <key> is "h:<Idempotency-Key>" or "c:<client id>"
 //	tidings:{ten}:types               SET   event types published or subscribed to; no TTL
 //
+// Per hash tag (a tenant ID or a delivery queue's name, so the key shares
+// the slot, hence the master, of what a publish wrote there):
+//
+//	tidings:{<tag>}:wait              STRING "1": the tiny write that Replicas.Wait makes
+//	                                  before WAIT on the same connection; TTL 60s
+//
 // Asynq's own keys live under asynq:{<queue>}:… and are Asynq's business.
 //
 // Changing this layout: from the first release on, a change ships as a
@@ -96,3 +102,4 @@ func keyDelivery(ten, dlv string) string         { return tagOpen + ten + "}:d:"
 func keyIdempotency(ten, key string) string      { return tagOpen + ten + "}:idem:" + key }
 func keyTypes(ten string) string                 { return tagOpen + ten + "}:types" }
 func keyAPIKey(hash string) string               { return keyAPIKeyPrefix + hash }
+func keyWait(tag string) string                  { return tagOpen + tag + "}:wait" }

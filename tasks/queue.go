@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -57,6 +58,7 @@ type Queue struct {
 	settings  Settings
 	log       *slog.Logger
 	rec       Recorder
+	replicas  replicaWaiter // nil: acknowledge without waiting
 }
 
 // NewQueue returns a Queue. The client and inspector share the process's
@@ -73,6 +75,43 @@ type noRecorder struct{}
 func (noRecorder) Attempted(webhook.Outcome, time.Duration) {}
 func (noRecorder) Waited(string)                            {}
 func (noRecorder) Cancelled(int)                            {}
+
+// replicaWaiter waits until replicas hold the writes made to the masters
+// of some hash tags (redisstore.Replicas).
+type replicaWaiter interface {
+	Wait(ctx context.Context, tags ...string) error
+}
+
+// WaitForReplicas makes Replicated wait on w (TIDINGS_REDIS_WAIT_REPLICAS).
+func (q *Queue) WaitForReplicas(w replicaWaiter) { q.replicas = w }
+
+// WaitsForReplicas reports whether Replicated waits.
+func (q *Queue) WaitsForReplicas() bool { return q.replicas != nil }
+
+// Replicated returns once the replicas acknowledged every write a publish
+// made: the tenant's (event, deliveries, idempotency record) and those of
+// the webhooks' delivery queues (all of them when webhookIDs is nil, as
+// for a replayed response); webhook.ErrUnavailable if they do not in time.
+// Without a waiter it returns at once.
+func (q *Queue) Replicated(ctx context.Context, tenantID string, webhookIDs []string) error {
+	if q.replicas == nil {
+		return nil
+	}
+	tags := []string{tenantID}
+	queues := q.settings.Queues
+	if webhookIDs != nil {
+		queues = nil
+		for _, id := range webhookIDs {
+			queues = append(queues, q.settings.QueueOf(id))
+		}
+	}
+	for _, name := range queues {
+		if !slices.Contains(tags, name) {
+			tags = append(tags, name)
+		}
+	}
+	return q.replicas.Wait(ctx, tags...)
+}
 
 // Settings returns the delivery settings.
 func (q *Queue) Settings() Settings { return q.settings }

@@ -128,6 +128,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	mets := metrics.New(queues...)
 	queue := tasks.NewQueue(client, inspector, store, settings, log, mets)
+	if cfg.RedisWaitReplicas > 0 {
+		queue.WaitForReplicas(redisstore.NewReplicas(rc, cfg.RedisWaitReplicas, cfg.RedisWaitTimeout))
+	}
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 3)
