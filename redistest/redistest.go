@@ -78,12 +78,14 @@ func New(t testing.TB) (string, *redis.Client) {
 
 // Server is a private redis-server that a test can kill and restart.
 type Server struct {
-	t    testing.TB
-	bin  string
-	dir  string
-	port int
-	aof  bool
-	cmd  *exec.Cmd
+	t     testing.TB
+	bin   string
+	dir   string
+	port  int
+	aof   bool
+	extra []string // more arguments
+	conf  string   // a sentinel's configuration file
+	cmd   *exec.Cmd
 }
 
 // Start starts a private redis-server on a free port, with AOF
@@ -94,12 +96,19 @@ func Start(t testing.TB, aof bool) *Server {
 	if err != nil {
 		unavailable(t, "redis-server is not installed (scripts/test.sh installs it)")
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), aof: aof}
-	s.port = freePort(t)
+	return startServer(&Server{t: t, bin: bin, dir: t.TempDir(), aof: aof})
+}
+
+func startServer(s *Server) *Server {
+	s.t.Helper()
+	s.port = freePort(s.t)
 	s.start()
-	t.Cleanup(s.Kill)
+	s.t.Cleanup(s.Kill)
 	return s
 }
+
+// Port is the server's port.
+func (s *Server) Port() int { return s.port }
 
 // URL is the server's redis:// URL.
 func (s *Server) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", s.port) }
@@ -122,6 +131,11 @@ func (s *Server) start() {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 	} else {
 		args = append(args, "--appendonly", "no")
+	}
+	args = append(args, s.extra...)
+	if s.conf != "" {
+		args = []string{s.conf, "--sentinel", "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+			"--daemonize", "no", "--logfile", filepath.Join(s.dir, "redis.log")}
 	}
 	s.cmd = exec.Command(s.bin, args...)
 	if err := s.cmd.Start(); err != nil {
