@@ -1,0 +1,350 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tidingshq/tidings/redistest"
+	"github.com/tidingshq/tidings/tasks"
+)
+
+// High availability: Tidings on Sentinel and on Redis Cluster, with the
+// primary killed under load. Each test starts its own redis-server
+// processes (see redistest) and logs what it measured.
+
+// loadReceiver records, per event number, the event IDs and delivery IDs
+// (webhook-id) it got.
+type loadReceiver struct {
+	*receiver
+	mu       sync.Mutex
+	events   map[int]map[string]bool // n → event IDs
+	requests map[string]int          // webhook-id → requests
+	holding  int                     // slow requests in flight
+}
+
+// slowHold is how long the receiver holds an event with "slow": true, so
+// that its delivery is active in Asynq when the primary dies.
+const slowHold = 3 * time.Second
+
+func newLoadReceiver(t *testing.T) *loadReceiver {
+	lr := &loadReceiver{events: map[int]map[string]bool{}, requests: map[string]int{}}
+	lr.receiver = newReceiver(t, nil)
+	lr.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			ID   string `json:"id"`
+			Data struct {
+				N    int  `json:"n"`
+				Slow bool `json:"slow"`
+			} `json:"data"`
+		}
+		raw, _ := io.ReadAll(r.Body)
+		if json.Unmarshal(raw, &body) != nil {
+			w.WriteHeader(400)
+			return
+		}
+		if body.Data.Slow {
+			lr.mu.Lock()
+			lr.holding++
+			lr.mu.Unlock()
+			time.Sleep(slowHold)
+			lr.mu.Lock()
+			lr.holding--
+			lr.mu.Unlock()
+		}
+		lr.mu.Lock()
+		if lr.events[body.Data.N] == nil {
+			lr.events[body.Data.N] = map[string]bool{}
+		}
+		lr.events[body.Data.N][body.ID] = true
+		lr.requests[r.Header.Get("webhook-id")]++
+		lr.mu.Unlock()
+	})
+	return lr
+}
+
+// got reports whether event id (number n) arrived.
+func (lr *loadReceiver) got(n int, id string) bool {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	return lr.events[n][id]
+}
+
+// duplicates counts event numbers that arrived as more than one event,
+// and deliveries that arrived more than once.
+func (lr *loadReceiver) duplicates() (events, deliveries int) {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	for _, ids := range lr.events {
+		if len(ids) > 1 {
+			events++
+		}
+	}
+	for _, n := range lr.requests {
+		if n > 1 {
+			deliveries++
+		}
+	}
+	return events, deliveries
+}
+
+// loadResult is what a publishing run saw.
+type loadResult struct {
+	accepted     map[int]string // n → the event ID of its 202
+	unavailable  int            // 503s
+	inUse        int            // 409 idempotency_key_in_use
+	slowest503   time.Duration
+	firstAfter   time.Duration // from the kill to the first 202 of a request sent after it
+	neverDone    int           // numbers still not accepted when publishing stopped
+	publishedFor time.Duration
+}
+
+// publisher publishes event n = 0, 1, 2… with Idempotency-Key "load-<n>",
+// each until it gets a 202 (retrying the same key on 503 or 409), from
+// several goroutines, until stop is closed.
+type publisher struct {
+	base, key string
+	next      atomic.Int64
+	killedAt  atomic.Int64 // unix ns; 0 before the kill
+	mu        sync.Mutex
+	res       loadResult
+}
+
+func (p *publisher) run(workers int, stop <-chan struct{}) *loadResult {
+	p.res.accepted = map[int]string{}
+	start := time.Now()
+	client := &http.Client{Timeout: 10 * time.Second}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				n := int(p.next.Add(1) - 1)
+				if !p.publishOne(client, n, stop) {
+					p.mu.Lock()
+					p.res.neverDone++
+					p.mu.Unlock()
+					return
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	p.res.publishedFor = time.Since(start)
+	return &p.res
+}
+
+// publishOne publishes event n until a 202, or false when stopped first.
+func (p *publisher) publishOne(client *http.Client, n int, stop <-chan struct{}) bool {
+	body, _ := json.Marshal(map[string]any{"type": "load.tick", "data": map[string]any{"n": n}})
+	for {
+		sent := time.Now()
+		req, _ := http.NewRequest("POST", p.base+"/v1/events", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+p.key)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", fmt.Sprintf("load-%d", n))
+		resp, err := client.Do(req)
+		took := time.Since(sent)
+		if err == nil {
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			p.mu.Lock()
+			switch resp.StatusCode {
+			case 202:
+				var r struct{ ID string }
+				_ = json.Unmarshal(raw, &r)
+				p.res.accepted[n] = r.ID
+				if k := p.killedAt.Load(); k != 0 && sent.UnixNano() > k && p.res.firstAfter == 0 {
+					p.res.firstAfter = time.Since(time.Unix(0, k))
+				}
+				p.mu.Unlock()
+				return true
+			case 503:
+				p.res.unavailable++
+				p.res.slowest503 = max(p.res.slowest503, took)
+			case 409:
+				p.res.inUse++
+			}
+			p.mu.Unlock()
+		}
+		select {
+		case <-stop:
+			return false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (p *publisher) acceptedCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.res.accepted)
+}
+
+// waitDelivered waits until every accepted event arrived or the deadline
+// passes, and returns the numbers still missing.
+func waitDelivered(lr *loadReceiver, accepted map[int]string, timeout time.Duration) (missing []int) {
+	deadline := time.Now().Add(timeout)
+	for {
+		missing = missing[:0]
+		for n, id := range accepted {
+			if !lr.got(n, id) {
+				missing = append(missing, n)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			sort.Ints(missing)
+			return missing
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// queueStates sums Asynq's task counts over the delivery queues.
+func queueStates(t *testing.T, rc redis.UniversalClient) (active, waiting int) {
+	in := asynq.NewInspectorFromRedisClient(rc)
+	queues, err := in.Queues()
+	if err != nil {
+		return -1, -1
+	}
+	for _, q := range queues {
+		if !tasks.IsDeliveryQueue(q) {
+			continue
+		}
+		info, err := in.GetQueueInfo(q)
+		if err != nil {
+			return -1, -1
+		}
+		active += info.Active
+		waiting += info.Pending + info.Scheduled + info.Retry
+	}
+	return active, waiting
+}
+
+// TestSentinelFailoverUnderLoad kills the primary of a Sentinel deployment
+// (two replicas, three sentinels) while events are published and
+// delivered. With TIDINGS_REDIS_WAIT_REPLICAS=1 no accepted event is lost;
+// without it, the loss is logged. Both log the time from the kill to the
+// first 202 again, the 503s and the duplicates.
+func TestSentinelFailoverUnderLoad(t *testing.T) {
+	for _, wait := range []string{"1", "0"} {
+		t.Run("wait_replicas="+wait, func(t *testing.T) { sentinelFailover(t, wait) })
+	}
+}
+
+func sentinelFailover(t *testing.T, waitReplicas string) {
+	d := redistest.StartSentinel(t, 2, 3)
+	in := startCmd(t, "all", testEnv(d.URL(), map[string]string{
+		"TIDINGS_REDIS_WAIT_REPLICAS": waitReplicas, "TIDINGS_REDIS_WAIT_TIMEOUT": "1s",
+		"TIDINGS_WORKER_CONCURRENCY": "20", "TIDINGS_LOG_LEVEL": "error",
+	}))
+	_, key := in.tenant("acme")
+	lr := newLoadReceiver(t)
+	in.webhook(key, lr.URL, "load.*")
+
+	p := &publisher{base: in.base, key: key}
+	stop := make(chan struct{})
+	done := make(chan *loadResult)
+	go func() { done <- p.run(4, stop) }()
+	eventually(t, 30*time.Second, "50 events accepted before the kill", func() bool { return p.acceptedCount() >= 50 })
+
+	// Deliveries in flight (active in Asynq) when the primary dies.
+	slow := map[int]string{}
+	for i := range 5 {
+		n := -1 - i
+		r := in.must(202, "POST", "/v1/events", key, map[string]any{"type": "load.tick", "data": map[string]any{"n": n, "slow": true}})
+		slow[n] = r.str("id")
+	}
+	eventually(t, 30*time.Second, "the slow deliveries to be in flight", func() bool {
+		lr.mu.Lock()
+		defer lr.mu.Unlock()
+		return lr.holding == len(slow)
+	})
+
+	old, err := d.PrimaryAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.killedAt.Store(time.Now().UnixNano())
+	d.Node(old).Kill()
+	killed := time.Now()
+	var promoted time.Duration
+	eventually(t, 60*time.Second, "the sentinels to promote a replica", func() bool {
+		addr, err := d.PrimaryAddr()
+		promoted = time.Since(killed)
+		return err == nil && addr != old
+	})
+	eventually(t, 60*time.Second, "a 202 after the failover", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.res.firstAfter != 0
+	})
+	time.Sleep(2 * time.Second) // publish on the new primary for a while
+	close(stop)
+	res := <-done
+
+	for n, id := range slow {
+		res.accepted[n] = id
+	}
+	missing := waitDelivered(lr, res.accepted, 120*time.Second)
+	dupEvents, dupDeliveries := lr.duplicates()
+	t.Logf("wait_replicas=%s: %d events accepted in %s; primary killed with %d deliveries in flight, replica promoted after %s; first 202 again %s after the kill; "+
+		"%d 503s (slowest %s), %d 409 in_use, %d numbers never accepted; lost %d accepted events %v; "+
+		"duplicates: %d events published twice, %d deliveries sent twice",
+		waitReplicas, len(res.accepted), res.publishedFor.Round(time.Millisecond), len(slow), promoted.Round(time.Millisecond),
+		res.firstAfter.Round(time.Millisecond), res.unavailable, res.slowest503.Round(time.Millisecond), res.inUse, res.neverDone,
+		len(missing), head(missing, 10), dupEvents, dupDeliveries)
+	if waitReplicas != "0" && len(missing) > 0 {
+		t.Errorf("%d events answered 202 were never delivered: %v", len(missing), head(missing, 20))
+	}
+	if res.unavailable > 0 && res.slowest503 > 2*time.Second {
+		t.Errorf("a 503 took %s; want it within about a second", res.slowest503)
+	}
+
+	// Nothing stays active or queued on the new primary: tasks that were
+	// active on the old one were finished or recovered.
+	rc := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: redistest.SentinelMaster, SentinelAddrs: sentinelAddrs(d)})
+	defer rc.Close()
+	start := time.Now()
+	eventually(t, 150*time.Second, "no delivery task left active or queued", func() bool {
+		active, waiting := queueStates(t, rc)
+		return active == 0 && waiting == 0
+	})
+	t.Logf("queues drained %s after the deliveries were checked", time.Since(start).Round(time.Millisecond))
+	select {
+	case err := <-in.done:
+		t.Fatalf("tidings exited during the failover: %v", err)
+	default:
+	}
+}
+
+func sentinelAddrs(d *redistest.Sentinel) []string {
+	var out []string
+	for _, s := range d.Sentinels {
+		out = append(out, s.Addr())
+	}
+	return out
+}
+
+func head(ns []int, k int) []int {
+	if len(ns) > k {
+		return ns[:k]
+	}
+	return ns
+}
+
