@@ -115,10 +115,11 @@ type Cluster struct {
 	Nodes []*Server
 }
 
-// StartCluster starts masters*(1+replicas) nodes, joins them with
-// `redis-cli --cluster create`, and waits until every node serves all
-// slots.
-func StartCluster(t testing.TB, masters, replicas int) *Cluster {
+// StartCluster starts masters*(1+replicas)+spares nodes, joins them with
+// `redis-cli --cluster create` (which makes the spares extra replicas:
+// Redis moves one to a master left without a replica by a failover), and
+// waits until every node serves all slots.
+func StartCluster(t testing.TB, masters, replicas, spares int) *Cluster {
 	t.Helper()
 	bin := serverBinary(t)
 	cli, err := exec.LookPath("redis-cli")
@@ -127,7 +128,7 @@ func StartCluster(t testing.TB, masters, replicas int) *Cluster {
 	}
 	c := &Cluster{t: t}
 	var addrs []string
-	for range masters * (1 + replicas) {
+	for range masters*(1+replicas) + spares {
 		dir := t.TempDir()
 		n := startServer(&Server{t: t, bin: bin, dir: dir, extra: []string{"--cluster-enabled", "yes",
 			"--cluster-config-file", filepath.Join(dir, "nodes.conf"), "--cluster-node-timeout", "1000",
@@ -200,14 +201,15 @@ func (c *Cluster) masterOf(n *Server) (string, bool) {
 	return "", false
 }
 
-// ReplicaOf returns the replica of a master.
-func (c *Cluster) ReplicaOf(master *Server) *Server {
+// ReplicasOf returns the replicas of a master.
+func (c *Cluster) ReplicasOf(master *Server) []*Server {
+	var out []*Server
 	for _, n := range c.Nodes {
 		if m, replica := c.masterOf(n); replica && m == master.Addr() {
-			return n
+			out = append(out, n)
 		}
 	}
-	return nil
+	return out
 }
 
 // WaitHealthy waits until every live node sees the cluster ok.

@@ -167,11 +167,15 @@ func RetryDelay(_ int, err error, _ *asynq.Task) time.Duration {
 	return crashRetryDelay
 }
 
-// IsFailure is Asynq's IsFailure: a deferral is not a failure, so it does
-// not count against the task's retry budget.
+// IsFailure is Asynq's IsFailure: neither a deferral nor an unreachable
+// store is the delivery's failure, so neither counts against the task's
+// retry budget. A delivery whose tenant's keys are out of reach for a
+// while (a Redis Cluster master failing over, while the queue's master
+// serves) is tried again every second until they are back, rather than
+// archived after its budget's worth of seconds.
 func IsFailure(err error) bool {
 	var de *DeferError
-	return !errors.As(err, &de)
+	return !errors.As(err, &de) && !errors.Is(err, webhook.ErrUnavailable)
 }
 
 // Logger adapts slog to Asynq's logger.

@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -348,3 +351,271 @@ func head(ns []int, k int) []int {
 	return ns
 }
 
+
+// TestClusterEndToEnd runs the main flows against a Redis Cluster of three
+// masters with a replica each and a spare replica, TIDINGS_QUEUE_SHARDS=3 and
+// TIDINGS_REDIS_WAIT_REPLICAS=1: CRUD, fan-out, the retry ladder,
+// idempotency, cancel, manual retry, recover, operational events, the
+// dashboard and metrics. It logs how keys, queues and commands spread over
+// the masters (asserting all three carry some), then kills a master under
+// load: its replica takes over and no accepted event is lost.
+func TestClusterEndToEnd(t *testing.T) {
+	c := redistest.StartCluster(t, 3, 1, 1)
+	in := startCmd(t, "all", testEnv(c.URL(), map[string]string{
+		"TIDINGS_QUEUE_SHARDS": "3", "TIDINGS_REDIS_WAIT_REPLICAS": "1", "TIDINGS_REDIS_WAIT_TIMEOUT": "1s",
+		"TIDINGS_WORKER_CONCURRENCY": "20", "TIDINGS_LOG_LEVEL": "error",
+	}))
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{c.Nodes[0].Addr()}})
+	defer cc.Close()
+	ctx := context.Background()
+	queues := tasks.QueueNames(3)
+
+	// CRUD, on several tenants so that their keys spread over the slots.
+	type tenant struct{ id, key string }
+	var tenants []tenant
+	for i := range 6 {
+		id, key := in.tenant(fmt.Sprintf("tenant-%d", i))
+		tenants = append(tenants, tenant{id, key})
+	}
+	ten, key := tenants[0].id, tenants[0].key
+	k2 := in.must(201, "POST", "/v1/tenants/"+ten+"/keys", adminToken, nil)
+	in.must(200, "GET", "/v1/webhooks", k2.str("api_key"), nil)
+	in.must(204, "DELETE", "/v1/tenants/"+ten+"/keys/"+k2.str("id"), adminToken, nil)
+	in.must(401, "GET", "/v1/webhooks", k2.str("api_key"), nil)
+	if n := len(in.must(200, "GET", "/v1/tenants?limit=100", adminToken, nil).list()); n != 6 {
+		t.Errorf("tenants listed: %d, want 6", n)
+	}
+
+	// Fan-out: three webhooks of one tenant, and every tenant's own.
+	ok := newReceiver(t, nil)
+	var fan []string
+	for range 3 {
+		id, _ := in.webhook(key, ok.URL, "fan.*")
+		fan = append(fan, id)
+	}
+	in.must(200, "PATCH", "/v1/webhooks/"+fan[0], key, map[string]any{"description": "patched"})
+	in.must(200, "PUT", "/v1/webhooks/"+fan[1], key, map[string]any{"url": ok.URL, "events": []string{"fan.*"}})
+	in.must(200, "GET", "/v1/webhooks/"+fan[2]+"/secret", key, nil)
+	in.must(200, "POST", "/v1/webhooks/"+fan[2]+"/rotate-secret", key, map[string]any{"grace_period_seconds": 0})
+	ev := publish(in, key, "fan.out", map[string]any{"n": 1})
+	if n := len(ev.get("deliveries").([]any)); n != 3 {
+		t.Fatalf("fan-out: %d deliveries, want 3", n)
+	}
+	for _, d := range ev.get("deliveries").([]any) {
+		in.waitDelivery(key, d.(map[string]any)["id"].(string), "succeeded", 20*time.Second)
+	}
+	for _, tn := range tenants[1:] {
+		in.webhook(tn.key, ok.URL, "spread.*")
+		for i := range 5 {
+			publish(in, tn.key, "spread.tick", map[string]any{"i": i})
+		}
+	}
+	eventually(t, 30*time.Second, "every tenant's events delivered", func() bool { return ok.count() == 3+5*5 })
+	if got := in.must(200, "GET", "/v1/events/"+ev.str("id"), key, nil); len(got.get("deliveries").([]any)) != 3 {
+		t.Errorf("event = %s", got.Raw)
+	}
+
+	// Idempotency: a replay answers the first response; another body is a conflict.
+	first := in.must(202, "POST", "/v1/events", key, map[string]any{"type": "fan.once", "data": map[string]any{}}, "Idempotency-Key", "k1")
+	again := in.must(202, "POST", "/v1/events", key, map[string]any{"type": "fan.once", "data": map[string]any{}}, "Idempotency-Key", "k1")
+	if again.Header.Get("Idempotent-Replayed") != "true" || again.str("id") != first.str("id") {
+		t.Errorf("replay = %s %v", again.Raw, again.Header)
+	}
+	in.must(409, "POST", "/v1/events", key, map[string]any{"type": "fan.once", "data": map[string]any{"x": 1}}, "Idempotency-Key", "k1")
+
+	// The retry ladder: two failures, then success on the third attempt.
+	flaky := newReceiver(t, func(n int, w http.ResponseWriter) {
+		if n <= 2 {
+			w.WriteHeader(500)
+		}
+	})
+	in.webhook(key, flaky.URL, "ladder.*")
+	ev = publish(in, key, "ladder.step", map[string]any{})
+	d := in.waitDelivery(key, ev.get("deliveries").([]any)[0].(map[string]any)["id"].(string), "succeeded", 30*time.Second)
+	if d.get("attempt") != float64(3) {
+		t.Errorf("ladder delivery = %s", d.Raw)
+	}
+
+	// Cancel: deleting a webhook drops its queued task from its shard queue.
+	failing := newReceiver(t, status(500))
+	failID, _ := in.webhook(key, failing.URL, "cancel.*")
+	ev = publish(in, key, "cancel.me", map[string]any{})
+	cancelID := ev.get("deliveries").([]any)[0].(map[string]any)["id"].(string)
+	eventually(t, 20*time.Second, "the first attempt", func() bool { return failing.count() == 1 })
+	in.must(204, "DELETE", "/v1/webhooks/"+failID, key, nil)
+	if d := in.must(200, "GET", "/v1/deliveries/"+cancelID, key, nil); d.str("status") != "cancelled" {
+		t.Errorf("delivery after delete = %s", d.Raw)
+	}
+	inspector := asynq.NewInspectorFromRedisClient(cc)
+	for _, q := range queues {
+		if _, err := inspector.GetTaskInfo(q, cancelID); err == nil {
+			t.Errorf("cancelled delivery's task still in queue %s", q)
+		}
+	}
+
+	// Operational events, and a manual retry of a failed delivery.
+	watch := newReceiver(t, nil)
+	in.webhook(key, watch.URL, "tidings.*")
+	gone := newReceiver(t, status(http.StatusGone))
+	goneID, _ := in.webhook(key, gone.URL, "gone.*")
+	ev = publish(in, key, "gone.away", map[string]any{})
+	goneDlv := ev.get("deliveries").([]any)[0].(map[string]any)["id"].(string)
+	in.waitDelivery(key, goneDlv, "failed", 20*time.Second)
+	eventually(t, 20*time.Second, "tidings.webhook.disabled delivered", func() bool {
+		for _, r := range watch.requests() {
+			if r.Header.Get("X-Event-Type") == "tidings.webhook.disabled" && bytes.Contains(r.Body, []byte(goneID)) {
+				return true
+			}
+		}
+		return false
+	})
+	in.must(200, "POST", "/v1/webhooks/"+goneID+"/enable", key, nil)
+	in.must(202, "POST", "/v1/deliveries/"+goneDlv+"/retry", key, nil)
+	eventually(t, 20*time.Second, "the manual retry", func() bool { return gone.count() == 2 })
+
+	// Recover: what a paused webhook missed is queued once.
+	missed := newReceiver(t, nil)
+	missedID, _ := in.webhook(key, missed.URL, "recover.*")
+	in.must(200, "PATCH", "/v1/webhooks/"+missedID, key, map[string]any{"active": false})
+	since := time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano)
+	publish(in, key, "recover.me", map[string]any{})
+	in.must(200, "PATCH", "/v1/webhooks/"+missedID, key, map[string]any{"active": true})
+	if r := in.must(202, "POST", "/v1/webhooks/"+missedID+"/recover", key, map[string]any{"since": since}); r.get("requeued") != float64(1) {
+		t.Errorf("recover = %s", r.Raw)
+	}
+	eventually(t, 20*time.Second, "the recovered delivery", func() bool { return missed.count() == 1 })
+
+	// The dashboard and the metrics list every shard queue.
+	req, _ := http.NewRequest("GET", in.base+"/monitoring/api/queues", nil)
+	req.SetBasicAuth("admin", adminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	eventually(t, 15*time.Second, "tidings_queue_tasks for every queue", func() bool {
+		m := in.must(200, "GET", "/metrics", "", nil)
+		for _, q := range queues {
+			if !bytes.Contains(m.Raw, []byte(`tidings_queue_tasks{queue="`+q+`",state="pending"}`)) {
+				return false
+			}
+		}
+		return true
+	})
+	for _, q := range queues {
+		if !bytes.Contains(raw, []byte(`"queue":"`+q+`"`)) {
+			t.Errorf("dashboard queues lack %s: %.300s", q, raw)
+		}
+	}
+
+	// Spread: keys, queues and commands per master.
+	perMaster := map[string][]string{}
+	for _, q := range queues {
+		slot, err := cc.ClusterKeySlot(ctx, "asynq:{"+q+"}:pending").Result()
+		if err != nil || int(slot) != tasks.Slot(q) {
+			t.Errorf("queue %s: CLUSTER KEYSLOT %d (%v), tasks.Slot %d", q, slot, err, tasks.Slot(q))
+		}
+		m, err := cc.MasterForKey(ctx, "asynq:{"+q+"}:pending")
+		if err != nil {
+			t.Fatal(err)
+		}
+		perMaster[m.Options().Addr] = append(perMaster[m.Options().Addr], q)
+	}
+	for _, m := range c.Masters() {
+		keys, _ := m.Do("DBSIZE")
+		calls := commandCalls(m.Info("commandstats"))
+		t.Logf("master %s: %v keys, %d commands, delivery queues %v", m.Addr(), keys, calls, perMaster[m.Addr()])
+		if n, _ := keys.(int64); n == 0 || len(perMaster[m.Addr()]) == 0 {
+			t.Errorf("master %s carries %v keys and queues %v: want some of each", m.Addr(), keys, perMaster[m.Addr()])
+		}
+	}
+
+	// A master dies under load; its replica takes over, and the spare
+	// replica moves to it, so that WAIT has a replica to count again.
+	lr := newLoadReceiver(t)
+	in.webhook(key, lr.URL, "load.*")
+	for _, tn := range tenants[1:3] {
+		in.webhook(tn.key, lr.URL, "load.*")
+	}
+	p := &publisher{base: in.base, key: key}
+	stop := make(chan struct{})
+	done := make(chan *loadResult)
+	go func() { done <- p.run(4, stop) }()
+	eventually(t, 30*time.Second, "50 events accepted before the kill", func() bool { return p.acceptedCount() >= 50 })
+	victim, _ := cc.MasterForKey(ctx, "tidings:{"+ten+"}:whs")
+	var dead *redistest.Server
+	for _, m := range c.Masters() {
+		if m.Addr() == victim.Options().Addr {
+			dead = m
+		}
+	}
+	heirs := c.ReplicasOf(dead)
+	if len(heirs) == 0 {
+		t.Fatalf("master %s has no replica", dead.Addr())
+	}
+	var heir *redistest.Server
+	p.killedAt.Store(time.Now().UnixNano())
+	dead.Kill()
+	killed := time.Now()
+	eventually(t, 60*time.Second, "a replica to take over", func() bool {
+		for _, h := range heirs {
+			role, _ := h.Do("ROLE")
+			if r, _ := role.([]any); len(r) > 0 && r[0] == "master" {
+				heir = h
+				return true
+			}
+		}
+		return false
+	})
+	promoted := time.Since(killed)
+	c.WaitHealthy(60 * time.Second)
+	eventually(t, 60*time.Second, "a 202 after the failover", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.res.firstAfter != 0
+	})
+	time.Sleep(2 * time.Second)
+	close(stop)
+	res := <-done
+	missing := waitDelivered(lr, res.accepted, 120*time.Second)
+	dupEvents, dupDeliveries := lr.duplicates()
+	t.Logf("cluster failover: %d events accepted in %s; master %s killed, replica %s took over after %s; first 202 again %s after the kill; "+
+		"%d 503s (slowest %s), %d 409 in_use, %d numbers never accepted; lost %d accepted events %v; duplicates: %d events published twice, %d deliveries sent twice",
+		len(res.accepted), res.publishedFor.Round(time.Millisecond), dead.Addr(), heir.Addr(), promoted.Round(time.Millisecond),
+		res.firstAfter.Round(time.Millisecond), res.unavailable, res.slowest503.Round(time.Millisecond), res.inUse, res.neverDone,
+		len(missing), head(missing, 10), dupEvents, dupDeliveries)
+	if len(missing) > 0 {
+		t.Errorf("%d events answered 202 were never delivered: %v", len(missing), head(missing, 20))
+		for _, n := range head(missing, 5) {
+			ev := in.call("GET", "/v1/events/"+res.accepted[n], key, nil)
+			t.Logf("event %d: %d %s", n, ev.Status, ev.Raw)
+			if ds, _ := ev.get("deliveries").([]any); len(ds) > 0 {
+				id := ds[0].(map[string]any)["id"].(string)
+				for _, q := range queues {
+					if info, err := inspector.GetTaskInfo(q, id); err == nil {
+						t.Logf("  task %s in %s: %s retried %d: %s", id, q, info.State, info.Retried, info.LastErr)
+					}
+				}
+			}
+		}
+	}
+	eventually(t, 150*time.Second, "no delivery task left active or queued", func() bool {
+		active, waiting := queueStates(t, cc)
+		return active == 0 && waiting == 0
+	})
+}
+
+// commandCalls sums the calls of INFO commandstats.
+func commandCalls(info string) int64 {
+	var total int64
+	for _, line := range strings.Split(info, "\n") {
+		_, rest, ok := strings.Cut(line, "calls=")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.SplitN(rest, ",", 2)[0], 10, 64)
+		total += n
+	}
+	return total
+}

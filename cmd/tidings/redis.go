@@ -60,12 +60,17 @@ func newRedis(cfg config.Config) (redis.UniversalClient, error) {
 	case config.RedisCluster:
 		// MaxRedirects bounds both following MOVED/ASK (a slot moved, or
 		// a replica took over) and trying a failed node again after a
-		// short backoff: three stay well inside a second.
+		// short backoff: three stay well inside a second. A dead master
+		// answers no MOVED, so the client learns that its replica took
+		// over only by reading the slot map again: every second (one
+		// CLUSTER SLOTS, in the background) rather than go-redis's 60s,
+		// which kept the slots of a dead master unreachable for up to a
+		// minute after the failover.
 		return redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs: t.Addrs, Username: t.Username, Password: t.Password, TLSConfig: tlsConfig,
 			DialTimeout: redisDialTimeout, ReadTimeout: redisReadTimeout, WriteTimeout: redisWriteTimeout,
 			MaxRetries: -1, MaxRedirects: 3, DialerRetryTimeout: redisDialBackoff,
-			PoolSize: poolSize, PoolTimeout: redisPoolTimeout,
+			PoolSize: poolSize, PoolTimeout: redisPoolTimeout, ClusterStateReloadInterval: time.Second,
 		}), nil
 	}
 	opts, err := redis.ParseURL(cfg.RedisURL)
