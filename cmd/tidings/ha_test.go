@@ -351,7 +351,6 @@ func head(ns []int, k int) []int {
 	return ns
 }
 
-
 // TestClusterEndToEnd runs the main flows against a Redis Cluster of three
 // masters with a replica each and a spare replica, TIDINGS_QUEUE_SHARDS=3 and
 // TIDINGS_REDIS_WAIT_REPLICAS=1: CRUD, fan-out, the retry ladder,
