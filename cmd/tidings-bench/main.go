@@ -2,6 +2,7 @@
 // Redis set on the same machine, in the same run, and prints a table.
 //
 //	go run ./cmd/tidings-bench [-events 20000] [-repeat 3]
+//	go run ./cmd/tidings-bench -cluster 3 [-events 20000] [-tenants 30] [-pairs 2]
 //
 // It starts its own redis-server on a free port, builds and runs the tidings
 // binary as child processes (api, worker, all), and plays the receiver on
@@ -42,6 +43,9 @@ func main() {
 	only := flag.String("only", "", "comma-separated measures to run (ceiling,enqueue,one,fanout,split,splitfan,latency,ingestlat,slow,memory); default all")
 	redisArgs := flag.String("redis-args", redisTuning, "extra redis-server arguments; the default is docker-compose.yml's memory setting, \"\" runs Redis's defaults")
 	repeat := flag.Int("repeat", 1, "run the measures this many times and end with the median of each target's figure")
+	cluster := flag.Int("cluster", 0, "instead, compare a Redis Cluster of this many masters (a replica each, as many queue shards) with one Redis: deliveries/s and each master's share of commands")
+	tenants := flag.Int("tenants", 30, "with -cluster: tenants to spread the events over (one webhook each)")
+	pairs := flag.Int("pairs", 2, "with -cluster: how many alternating rounds of one Redis, cluster, cluster with WAIT")
 	flag.Parse()
 	b, err := newBench(*events, strings.Fields(*redisArgs))
 	if err != nil {
@@ -52,6 +56,14 @@ func main() {
 	b.commandStats = *commandStats
 	if *only != "" {
 		b.only = strings.Split(*only, ",")
+	}
+	if *cluster > 0 {
+		if err := b.clusterBench(*cluster, *tenants, *pairs); err != nil {
+			fmt.Fprintln(os.Stderr, "tidings-bench:", err)
+			b.close()
+			os.Exit(1)
+		}
+		return
 	}
 	if *memoryOnly {
 		perDelivery, perTask := b.memory()
@@ -81,7 +93,8 @@ type bench struct {
 	rows     [][3]string // metric, value, note
 	figures  []*figure   // what the targets judge, over every run
 	procs    []*exec.Cmd
-	only     []string // measures to run; all when empty
+	nodes    []*exec.Cmd // -cluster: the cluster's redis-server processes
+	only     []string    // measures to run; all when empty
 
 	commandStats bool
 }
@@ -135,6 +148,10 @@ func (b *bench) close() {
 		_, _ = p.Process.Wait()
 	}
 	b.procs = nil
+	for _, n := range b.nodes {
+		_ = n.Process.Kill()
+		_, _ = n.Process.Wait()
+	}
 	if b.redis != nil && b.redis.Process != nil {
 		_ = b.redis.Process.Kill()
 		_, _ = b.redis.Process.Wait()
