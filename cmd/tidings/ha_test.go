@@ -618,3 +618,37 @@ func commandCalls(info string) int64 {
 	}
 	return total
 }
+
+// Changing TIDINGS_QUEUE_SHARDS strands no queued task: a worker started
+// with three shards still serves the one queue of before, and deleting a
+// webhook finds its task there.
+func TestQueueShardsChange(t *testing.T) {
+	url, rc := redistest.New(t)
+	in := startCmd(t, "all", testEnv(url, map[string]string{"TIDINGS_RETRY_SCHEDULE": "3s,1m"}))
+	_, key := in.tenant("acme")
+	var fail atomic.Bool
+	fail.Store(true)
+	flaky := newReceiver(t, func(_ int, w http.ResponseWriter) {
+		if fail.Load() {
+			w.WriteHeader(500)
+		}
+	})
+	flakyID, _ := in.webhook(key, flaky.URL, "a.*")
+	stuck := newReceiver(t, status(500))
+	stuckID, _ := in.webhook(key, stuck.URL, "b.*")
+	ev := publish(in, key, "a.b", map[string]any{})
+	retried := ev.get("deliveries").([]any)[0].(map[string]any)["id"].(string)
+	ev = publish(in, key, "b.c", map[string]any{})
+	cancelled := ev.get("deliveries").([]any)[0].(map[string]any)["id"].(string)
+	eventually(t, 20*time.Second, "both first attempts", func() bool { return flaky.count() == 1 && stuck.count() == 1 })
+	in.stop()
+
+	fail.Store(false)
+	in = startCmd(t, "all", testEnv(url, map[string]string{"TIDINGS_RETRY_SCHEDULE": "3s,1m", "TIDINGS_QUEUE_SHARDS": "3"}))
+	in.waitDelivery(key, retried, "succeeded", 30*time.Second)
+	in.must(204, "DELETE", "/v1/webhooks/"+stuckID, key, nil)
+	if _, err := asynq.NewInspectorFromRedisClient(rc).GetTaskInfo(tasks.QueueName, cancelled); err == nil {
+		t.Errorf("the deleted webhook's task is still queued in %s", tasks.QueueName)
+	}
+	in.must(200, "GET", "/v1/webhooks/"+flakyID, key, nil)
+}
