@@ -42,10 +42,11 @@ func (b *bench) clusterBench(masters, tenants, pairs int) error {
 			result{"cluster, WAIT_REPLICAS=1", b.clusterRun(url, nodes, []string{"TIDINGS_QUEUE_SHARDS=" + strconv.Itoa(masters), "TIDINGS_REDIS_WAIT_REPLICAS=1"}, tenants)},
 		)
 	}
-	fmt.Println("| run | deliveries/s | ingest events/s | ingest p50 / p99 | share of commands per master | share of Redis CPU per master |")
-	fmt.Println("|---|---:|---:|---|---|---|")
+	fmt.Println("| run | deliveries/s | ingest events/s | ingest p50 / p99 | Redis commands, µs per event (all masters) | share of commands per master | share of Redis CPU per master |")
+	fmt.Println("|---|---:|---:|---|---|---|---|")
 	for _, r := range results {
-		fmt.Printf("| %s | %s | %s | %s / %s | %s | %s |\n", r.name, f0(r.rate), f0(r.ingest), ms(r.p50), ms(r.p99), r.callShare, r.cpuShare)
+		fmt.Printf("| %s | %s | %s | %s / %s | %.1f, %.0f µs | %s | %s |\n", r.name, f0(r.rate), f0(r.ingest), ms(r.p50), ms(r.p99),
+			r.calls/float64(b.n), r.usec/float64(b.n), r.callShare, r.cpuShare)
 	}
 	return nil
 }
@@ -53,6 +54,7 @@ func (b *bench) clusterBench(masters, tenants, pairs int) error {
 // clusterRun is one run's figures.
 type clusterRun struct {
 	rate, ingest        float64
+	calls, usec         float64 // Redis commands and CPU µs, summed over the masters
 	p50, p99            time.Duration
 	callShare, cpuShare string
 }
@@ -118,6 +120,7 @@ func (b *bench) clusterRun(url string, nodes []*redis.Client, env []string, tena
 	for _, m := range masters {
 		c, u := commandTotals(m.Info(ctx, "commandstats").Val())
 		calls, usec = append(calls, c), append(usec, u)
+		r.calls, r.usec = r.calls+c, r.usec+u
 	}
 	r.callShare, r.cpuShare = shares(calls), shares(usec)
 	fmt.Fprintf(os.Stderr, "  %s: %s deliveries/s, ingest %s/s, commands per master %s, CPU %s\n", url, f0(r.rate), f0(r.ingest), r.callShare, r.cpuShare)
