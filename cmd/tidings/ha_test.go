@@ -124,7 +124,9 @@ type publisher struct {
 }
 
 func (p *publisher) run(workers int, stop <-chan struct{}) *loadResult {
+	p.mu.Lock()
 	p.res.accepted = map[int]string{}
+	p.mu.Unlock()
 	start := time.Now()
 	client := &http.Client{Timeout: 10 * time.Second}
 	var wg sync.WaitGroup
@@ -148,6 +150,8 @@ func (p *publisher) run(workers int, stop <-chan struct{}) *loadResult {
 		})
 	}
 	wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.res.publishedFor = time.Since(start)
 	return &p.res
 }
