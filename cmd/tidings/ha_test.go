@@ -656,3 +656,92 @@ func TestQueueShardsChange(t *testing.T) {
 	}
 	in.must(200, "GET", "/v1/webhooks/"+flakyID, key, nil)
 }
+
+// Deliveries active on the old primary, whose worker died with it, are
+// recovered on the new one by Asynq's lease recovery (asynq #1051/#1144
+// report tasks stuck active after a Redis failure): a worker started
+// after the failover sends them again, with the same webhook-id, once
+// their lease has expired (30 s) and its recoverer runs (every minute).
+func TestSentinelLeaseRecovery(t *testing.T) {
+	d := redistest.StartSentinel(t, 2, 3)
+	env := faultEnv(d.URL(), map[string]string{"TIDINGS_REDIS_WAIT_REPLICAS": "1", "TIDINGS_WORKER_CONCURRENCY": "5", "TIDINGS_LOG_LEVEL": "error"})
+	api := startCmd(t, "api", env)
+	_, key := api.tenant("acme")
+	release := make(chan struct{})
+	var mu sync.Mutex
+	seen := map[string]int{}
+	holding := 0
+	rc := newReceiver(t, nil)
+	rc.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.Header.Get("webhook-id")]++
+		first := seen[r.Header.Get("webhook-id")] == 1
+		if first {
+			holding++
+		}
+		mu.Unlock()
+		if first { // the first worker's requests hang until the test ends
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+	})
+	defer close(release)
+	api.webhook(key, rc.URL, "hang.*")
+	w1 := spawn(t, "worker", env).listening()
+	var ids []string
+	for i := range 3 {
+		ev := publish(api, key, "hang.on", map[string]any{"i": i})
+		ids = append(ids, ev.get("deliveries").([]any)[0].(map[string]any)["id"].(string))
+	}
+	eventually(t, 30*time.Second, "three deliveries in flight", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return holding == 3
+	})
+
+	// The worker and the primary die together: the tasks stay active, with
+	// leases nobody extends, on the replica that takes over.
+	old, err := d.PrimaryAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = w1.cmd.Process.Kill()
+	d.Node(old).Kill()
+	killed := time.Now()
+	eventually(t, 60*time.Second, "the sentinels to promote a replica", func() bool {
+		addr, err := d.PrimaryAddr()
+		return err == nil && addr != old
+	})
+	fo := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: redistest.SentinelMaster, SentinelAddrs: sentinelAddrs(d)})
+	defer fo.Close()
+	var active int
+	eventually(t, 30*time.Second, "the new primary to answer", func() bool {
+		active, _ = queueStates(t, fo)
+		return active >= 0
+	})
+	if active != 3 {
+		t.Errorf("%d tasks active on the new primary right after the failover, want the 3 of the dead worker", active)
+	}
+
+	startCmd(t, "worker", env)
+	eventually(t, 150*time.Second, "the three deliveries sent again", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, id := range ids {
+			if seen[id] < 2 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, id := range ids {
+		api.waitDelivery(key, id, "succeeded", 30*time.Second)
+	}
+	eventually(t, 30*time.Second, "no task left active", func() bool {
+		active, waiting := queueStates(t, fo)
+		return active == 0 && waiting == 0
+	})
+	t.Logf("3 deliveries active on the old primary with their worker dead: recovered on the new primary and delivered %s after the kill", time.Since(killed).Round(time.Second))
+}
