@@ -136,6 +136,9 @@ func (c *Config) Validate(mode Mode) error {
 			return bad("TIDINGS_REDIS_URL", err.Error())
 		}
 	}
+	if c.RedisURL == "" && c.RedisWaitReplicas > 0 {
+		return bad("TIDINGS_REDIS_WAIT_REPLICAS", "needs TIDINGS_REDIS_URL: the embedded Redis of dev has no replicas")
+	}
 	if c.QueueShards > MaxQueueShards {
 		return bad("TIDINGS_QUEUE_SHARDS", fmt.Sprintf("must be at most %d", MaxQueueShards))
 	}

@@ -150,6 +150,9 @@ func TestRedisURLForms(t *testing.T) {
 	if err != nil || c.QueueShards != 3 || c.RedisWaitReplicas != 1 || c.RedisWaitTimeout != 250*time.Millisecond {
 		t.Errorf("Load = %+v, %v", c, err)
 	}
+	if _, err := Load(env(map[string]string{"TIDINGS_REDIS_WAIT_REPLICAS": "1"}), Dev); err == nil || !strings.HasPrefix(err.Error(), "TIDINGS_REDIS_WAIT_REPLICAS") {
+		t.Errorf("dev's embedded Redis with WAIT_REPLICAS: %v", err)
+	}
 	if d := Default(); d.QueueShards != 1 || d.RedisWaitReplicas != 0 || d.RedisWaitTimeout != time.Second {
 		t.Errorf("defaults: shards %d, wait %d/%s", d.QueueShards, d.RedisWaitReplicas, d.RedisWaitTimeout)
 	}
