@@ -82,6 +82,13 @@ func (a *API) publish(c *gin.Context) {
 	if req.ID != nil {
 		keys = append(keys, "c:"+*req.ID)
 	}
+	// With TIDINGS_REDIS_WAIT_REPLICAS, which primaries are in charge
+	// before the first write (see replicated).
+	mark, err := a.queue.ReplicaMark(ctx)
+	if err != nil {
+		fail(c, a.log, err)
+		return
+	}
 	var out []byte
 	replayed := false
 	if len(keys) == 0 {
@@ -94,7 +101,7 @@ func (a *API) publish(c *gin.Context) {
 			TTL: a.opts.IdempotencyTTL, Render: render})
 	}
 	if err == nil && a.queue.WaitsForReplicas() {
-		err = a.replicated(ctx, tenantID, out)
+		err = a.replicated(ctx, mark, tenantID, out)
 	}
 	if err != nil {
 		fail(c, a.log, err)
@@ -110,17 +117,18 @@ func (a *API) publish(c *gin.Context) {
 
 // replicated waits until replicas hold what the answer out says was
 // written (TIDINGS_REDIS_WAIT_REPLICAS): the tenant's keys, the idempotency
-// record included, and its deliveries' queues. A replay waits too: the
-// first request may have been answered 503 while it waited, and its retry
-// with the same key must not be answered 202 before the replicas have it.
-func (a *API) replicated(ctx context.Context, tenantID string, out []byte) error {
+// record included, and its deliveries' queues; a failover since mark is a
+// 503. A replay waits too: the first request may have been answered 503
+// while it waited, and its retry with the same key must not be answered
+// 202 before the replicas have it.
+func (a *API) replicated(ctx context.Context, mark, tenantID string, out []byte) error {
 	var resp publishResponse
 	_ = json.Unmarshal(out, &resp)
 	webhookIDs := make([]string, 0, len(resp.Deliveries))
 	for _, d := range resp.Deliveries {
 		webhookIDs = append(webhookIDs, d.WebhookID)
 	}
-	return a.queue.Replicated(ctx, tenantID, webhookIDs)
+	return a.queue.Replicated(ctx, mark, tenantID, webhookIDs)
 }
 
 // fingerprintOf hashes a request body, ignoring insignificant whitespace.

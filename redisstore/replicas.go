@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,13 @@ import (
 // acknowledged, proves every earlier one acknowledged too. So Wait makes
 // one tiny write (the slot's wait key) and runs WAIT after it on the same
 // connection, once per master the request wrote to.
+//
+// That proves nothing if a failover came between the request's writes and
+// its WAIT: the WAIT would run on the new primary, which may lack them. So
+// the request takes a Mark before its first write (the primary's
+// replication ID, new at each promotion; on a cluster, the cluster's
+// current epoch, raised by each failover) and Wait compares it with the
+// server it waits on.
 type Replicas struct {
 	rc      redis.UniversalClient // the plain client: a connection of its own
 	n       int
@@ -32,17 +40,28 @@ func NewReplicas(rc redis.UniversalClient, n int, timeout time.Duration) *Replic
 	return &Replicas{rc: rc, n: n, timeout: timeout}
 }
 
+// Mark names the primaries in charge now, for a later Wait.
+func (r *Replicas) Mark(ctx context.Context) (string, error) {
+	if cc, ok := r.rc.(*redis.ClusterClient); ok {
+		info, err := cc.ClusterInfo(ctx).Result()
+		return infoField(info, "cluster_current_epoch"), wrap("mark primaries", err)
+	}
+	info, err := r.rc.Info(ctx, "replication").Result()
+	return infoField(info, "master_replid"), wrap("mark primaries", err)
+}
+
 // Wait returns nil once n replicas of each master holding one of the hash
 // tags (a tenant ID, a queue name) acknowledged every write that master had
-// applied when Wait was called; else webhook.ErrUnavailable.
-func (r *Replicas) Wait(ctx context.Context, tags ...string) error {
+// applied when Wait was called, and no failover happened since mark; else
+// webhook.ErrUnavailable.
+func (r *Replicas) Wait(ctx context.Context, mark string, tags ...string) error {
 	cc, ok := r.rc.(*redis.ClusterClient)
 	if !ok {
 		c, ok := r.rc.(*redis.Client)
 		if !ok || len(tags) == 0 {
 			return fmt.Errorf("redisstore: wait for replicas: %w: no Redis client to wait on", webhook.ErrUnavailable)
 		}
-		return r.waitOn(ctx, c, keyWait(tags[0]))
+		return r.waitOn(ctx, c, keyWait(tags[0]), mark, false)
 	}
 	// One WAIT per master: tags that share a master share its stream.
 	byMaster := map[string]*redis.Client{}
@@ -59,7 +78,7 @@ func (r *Replicas) Wait(ctx context.Context, tags ...string) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, len(byMaster))
 	for addr, c := range byMaster {
-		wg.Go(func() { errs <- r.waitOn(ctx, c, keys[addr]) })
+		wg.Go(func() { errs <- r.waitOn(ctx, c, keys[addr], mark, true) })
 	}
 	wg.Wait()
 	close(errs)
@@ -71,12 +90,30 @@ func (r *Replicas) Wait(ctx context.Context, tags ...string) error {
 	return nil
 }
 
-// waitOn makes the tiny write and waits on one connection of a master.
-func (r *Replicas) waitOn(ctx context.Context, c *redis.Client, key string) error {
+// waitOn makes the tiny write and waits on one connection of a master,
+// after checking that it is still the primary the mark named.
+func (r *Replicas) waitOn(ctx context.Context, c *redis.Client, key, mark string, cluster bool) error {
 	conn := c.Conn()
 	defer conn.Close()
-	if err := conn.Set(ctx, key, "1", time.Minute).Err(); err != nil {
+	var info *redis.StringCmd
+	_, err := conn.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, key, "1", time.Minute)
+		if cluster {
+			info = p.ClusterInfo(ctx)
+		} else {
+			info = p.Info(ctx, "replication")
+		}
+		return nil
+	})
+	if err != nil {
 		return wrap("wait for replicas", err)
+	}
+	field := "master_replid"
+	if cluster {
+		field = "cluster_current_epoch"
+	}
+	if now := infoField(info.Val(), field); now != mark {
+		return fmt.Errorf("redisstore: the primary changed during the request (%s %s, then %s): %w", field, mark, now, webhook.ErrUnavailable)
 	}
 	got, err := conn.Wait(ctx, r.n, r.timeout).Result()
 	if err != nil {
@@ -86,4 +123,14 @@ func (r *Replicas) waitOn(ctx context.Context, c *redis.Client, key string) erro
 		return fmt.Errorf("redisstore: %d of %d replicas acknowledged within %s: %w", got, r.n, r.timeout, webhook.ErrUnavailable)
 	}
 	return nil
+}
+
+// infoField reads one "name:value" line of an INFO or CLUSTER INFO reply.
+func infoField(info, name string) string {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
+			return v
+		}
+	}
+	return ""
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -41,12 +42,16 @@ func TestReplicasWaitCoversOtherConnections(t *testing.T) {
 	wg.Wait()
 
 	// Replicas.Wait does not return before the replica acknowledged.
-	err := NewReplicas(primary, 1, 300*time.Millisecond).Wait(ctx, "ten_a")
+	mark, err := NewReplicas(primary, 1, time.Second).Mark(ctx)
+	if err != nil || mark == "" {
+		t.Fatalf("Mark = %q, %v", mark, err)
+	}
+	err = NewReplicas(primary, 1, 300*time.Millisecond).Wait(ctx, mark, "ten_a")
 	if !errors.Is(err, webhook.ErrUnavailable) {
 		t.Fatalf("Wait while the replica sleeps = %v, want unavailable", err)
 	}
 	start := time.Now()
-	if err := NewReplicas(primary, 1, 5*time.Second).Wait(ctx, "ten_a"); err != nil {
+	if err := NewReplicas(primary, 1, 5*time.Second).Wait(ctx, mark, "ten_a"); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("acknowledged after %s, once the replica woke", time.Since(start).Round(time.Millisecond))
@@ -61,7 +66,49 @@ func TestReplicasWaitCoversOtherConnections(t *testing.T) {
 	}
 	// More replicas than exist: unavailable within the timeout.
 	start = time.Now()
-	if err := NewReplicas(primary, 2, 200*time.Millisecond).Wait(ctx, "ten_a"); !errors.Is(err, webhook.ErrUnavailable) || time.Since(start) > time.Second {
+	if err := NewReplicas(primary, 2, 200*time.Millisecond).Wait(ctx, mark, "ten_a"); !errors.Is(err, webhook.ErrUnavailable) || time.Since(start) > time.Second {
 		t.Fatalf("Wait for 2 of 1 replicas = %v after %s", err, time.Since(start))
+	}
+}
+
+// A failover between a request's writes and its WAIT is caught: the new
+// primary, which may lack the writes, has another replication ID than the
+// mark taken before them.
+func TestReplicasWaitRefusesAFailoverSinceTheMark(t *testing.T) {
+	d := redistest.StartSentinel(t, 1, 0)
+	ctx := context.Background()
+	old := redis.NewClient(&redis.Options{Addr: d.Primary.Addr()})
+	defer old.Close()
+	mark, err := NewReplicas(old, 1, time.Second).Mark(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := NewReplicas(old, 1, 2*time.Second).Wait(ctx, mark, "ten_a"); err != nil {
+		t.Fatalf("Wait on the same primary: %v", err)
+	}
+	// The replica is promoted and the old primary follows it.
+	replica := d.Replicas[0]
+	if _, err := replica.Do("REPLICAOF", "NO", "ONE"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Primary.Do("REPLICAOF", "127.0.0.1", fmt.Sprint(replica.Port())); err != nil {
+		t.Fatal(err)
+	}
+	promoted := redis.NewClient(&redis.Options{Addr: replica.Addr()})
+	defer promoted.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(d.Primary.Info("replication"), "master_link_status:up") {
+		if time.Now().After(deadline) {
+			t.Fatal("the old primary did not follow the new one")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	err = NewReplicas(promoted, 1, 2*time.Second).Wait(ctx, mark, "ten_a")
+	if !errors.Is(err, webhook.ErrUnavailable) || !strings.Contains(err.Error(), "primary changed") {
+		t.Fatalf("Wait on a new primary with the old mark = %v, want unavailable", err)
+	}
+	fresh, _ := NewReplicas(promoted, 1, time.Second).Mark(ctx)
+	if err := NewReplicas(promoted, 1, 2*time.Second).Wait(ctx, fresh, "ten_a"); err != nil {
+		t.Fatalf("Wait with a mark of the new primary: %v", err)
 	}
 }

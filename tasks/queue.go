@@ -77,9 +77,11 @@ func (noRecorder) Waited(string)                            {}
 func (noRecorder) Cancelled(int)                            {}
 
 // replicaWaiter waits until replicas hold the writes made to the masters
-// of some hash tags (redisstore.Replicas).
+// of some hash tags, unless a failover came since the mark
+// (redisstore.Replicas).
 type replicaWaiter interface {
-	Wait(ctx context.Context, tags ...string) error
+	Mark(ctx context.Context) (string, error)
+	Wait(ctx context.Context, mark string, tags ...string) error
 }
 
 // WaitForReplicas makes Replicated wait on w (TIDINGS_REDIS_WAIT_REPLICAS).
@@ -88,12 +90,21 @@ func (q *Queue) WaitForReplicas(w replicaWaiter) { q.replicas = w }
 // WaitsForReplicas reports whether Replicated waits.
 func (q *Queue) WaitsForReplicas() bool { return q.replicas != nil }
 
+// ReplicaMark names the primaries in charge before a publish writes; its
+// Replicated compares them with those it waits on.
+func (q *Queue) ReplicaMark(ctx context.Context) (string, error) {
+	if q.replicas == nil {
+		return "", nil
+	}
+	return q.replicas.Mark(ctx)
+}
+
 // Replicated returns once the replicas acknowledged every write a publish
-// made: the tenant's (event, deliveries, idempotency record) and those of
-// the webhooks' delivery queues (all of them when webhookIDs is nil, as
-// for a replayed response); webhook.ErrUnavailable if they do not in time.
-// Without a waiter it returns at once.
-func (q *Queue) Replicated(ctx context.Context, tenantID string, webhookIDs []string) error {
+// made since mark: the tenant's (event, deliveries, idempotency record) and
+// those of the webhooks' delivery queues (all of them when webhookIDs is
+// nil); webhook.ErrUnavailable if they do not in time or a failover came in
+// between. Without a waiter it returns at once.
+func (q *Queue) Replicated(ctx context.Context, mark, tenantID string, webhookIDs []string) error {
 	if q.replicas == nil {
 		return nil
 	}
@@ -110,7 +121,7 @@ func (q *Queue) Replicated(ctx context.Context, tenantID string, webhookIDs []st
 			tags = append(tags, name)
 		}
 	}
-	return q.replicas.Wait(ctx, tags...)
+	return q.replicas.Wait(ctx, mark, tags...)
 }
 
 // Settings returns the delivery settings.
