@@ -101,23 +101,16 @@ func (q *Queue) ReplicaMark(ctx context.Context) (string, error) {
 
 // Replicated returns once the replicas acknowledged every write a publish
 // made since mark: the tenant's (event, deliveries, idempotency record) and
-// those of the webhooks' delivery queues (all of them when webhookIDs is
-// nil); webhook.ErrUnavailable if they do not in time or a failover came in
-// between. Without a waiter it returns at once.
+// those of the webhooks' delivery queues; webhook.ErrUnavailable if they do
+// not in time or a failover came in between. Without a waiter it returns
+// at once.
 func (q *Queue) Replicated(ctx context.Context, mark, tenantID string, webhookIDs []string) error {
 	if q.replicas == nil {
 		return nil
 	}
 	tags := []string{tenantID}
-	queues := q.settings.Queues
-	if webhookIDs != nil {
-		queues = nil
-		for _, id := range webhookIDs {
-			queues = append(queues, q.settings.QueueOf(id))
-		}
-	}
-	for _, name := range queues {
-		if !slices.Contains(tags, name) {
+	for _, id := range webhookIDs {
+		if name := q.settings.QueueOf(id); !slices.Contains(tags, name) {
 			tags = append(tags, name)
 		}
 	}
