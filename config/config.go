@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -46,6 +47,12 @@ type Config struct {
 	QueueShards          int
 	RedisWaitReplicas    int
 	RedisWaitTimeout     time.Duration
+	// PublicURL is the base URL people reach Tidings at (portal links);
+	// empty means http:// and the address the API listens on (PublicURLFor).
+	PublicURL string
+	// PortalFrameAncestors are the origins allowed to embed the portal in
+	// an iframe; empty means none.
+	PortalFrameAncestors []string
 }
 
 // Default returns the configuration with every default of the contract.
@@ -119,6 +126,10 @@ func Load(getenv func(string) string, mode Mode) (Config, error) {
 	p.integer("TIDINGS_QUEUE_SHARDS", &c.QueueShards, 1)
 	p.integer("TIDINGS_REDIS_WAIT_REPLICAS", &c.RedisWaitReplicas, 0)
 	p.duration("TIDINGS_REDIS_WAIT_TIMEOUT", &c.RedisWaitTimeout)
+	p.str("TIDINGS_PUBLIC_URL", &c.PublicURL)
+	if v, ok := p.get("TIDINGS_PORTAL_FRAME_ANCESTORS"); ok {
+		c.PortalFrameAncestors = strings.Fields(v)
+	}
 	if p.err != nil {
 		return Config{}, p.err
 	}
@@ -169,6 +180,18 @@ func (c *Config) Validate(mode Mode) error {
 	if !strings.Contains(c.SignedContent, "{body}") {
 		return bad("TIDINGS_SIGNED_CONTENT", "must contain {body}")
 	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return bad("TIDINGS_PUBLIC_URL", "must be an http(s) URL without user, query or fragment, such as https://hooks.example.com")
+		}
+		c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	}
+	for _, o := range c.PortalFrameAncestors {
+		if reason := frameAncestorProblem(o); reason != "" {
+			return bad("TIDINGS_PORTAL_FRAME_ANCESTORS", fmt.Sprintf("%q %s", o, reason))
+		}
+	}
 	if c.PrometheusURL != "" {
 		u, err := url.Parse(c.PrometheusURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -176,6 +199,37 @@ func (c *Config) Validate(mode Mode) error {
 		}
 	}
 	return nil
+}
+
+// frameAncestorProblem checks one source of the portal's frame-ancestors:
+// 'self', a scheme (https:), or an origin (scheme://host[:port], the host
+// possibly *.domain). It returns what is wrong, or "".
+func frameAncestorProblem(s string) string {
+	const want = "must be 'self', a scheme such as https:, or an origin such as https://app.example.com"
+	if s == "'self'" {
+		return ""
+	}
+	if strings.ContainsAny(s, ";,'\"") {
+		return want
+	}
+	if scheme, ok := strings.CutSuffix(s, ":"); ok && scheme != "" && !strings.Contains(scheme, "/") {
+		return ""
+	}
+	u, err := url.Parse(strings.Replace(s, "://*.", "://wildcard.", 1))
+	if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return want
+	}
+	return ""
+}
+
+// PublicURLFor is the public URL when TIDINGS_PUBLIC_URL is not set:
+// http:// and the address the API listens on, 127.0.0.1 for an unspecified
+// host.
+func PublicURLFor(addr string) string {
+	if h, p, err := net.SplitHostPort(addr); err == nil && (h == "::" || h == "0.0.0.0" || h == "") {
+		addr = net.JoinHostPort("127.0.0.1", p)
+	}
+	return "http://" + addr
 }
 
 // ConfigError is a bad setting: the variable and what is wrong.

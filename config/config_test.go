@@ -70,6 +70,11 @@ func TestValidationNamesTheVariable(t *testing.T) {
 		{"TIDINGS_QUEUE_SHARDS", "65"},
 		{"TIDINGS_REDIS_WAIT_REPLICAS", "-1"},
 		{"TIDINGS_REDIS_WAIT_TIMEOUT", "0s"},
+		{"TIDINGS_PUBLIC_URL", "hooks.example.com"},
+		{"TIDINGS_PUBLIC_URL", "https://hooks.example.com/?a=b"},
+		{"TIDINGS_PORTAL_FRAME_ANCESTORS", "https://app.example.com; script-src *"},
+		{"TIDINGS_PORTAL_FRAME_ANCESTORS", "'unsafe-inline'"},
+		{"TIDINGS_PORTAL_FRAME_ANCESTORS", "https://app.example.com/path"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
@@ -155,5 +160,26 @@ func TestRedisURLForms(t *testing.T) {
 	}
 	if d := Default(); d.QueueShards != 1 || d.RedisWaitReplicas != 0 || d.RedisWaitTimeout != time.Second {
 		t.Errorf("defaults: shards %d, wait %d/%s", d.QueueShards, d.RedisWaitReplicas, d.RedisWaitTimeout)
+	}
+}
+
+func TestPortalSettings(t *testing.T) {
+	c, err := Load(env(map[string]string{"TIDINGS_REDIS_URL": "redis://localhost:6379/0", "TIDINGS_ADMIN_TOKEN": token,
+		"TIDINGS_PUBLIC_URL": "https://hooks.example.com/", "TIDINGS_PORTAL_FRAME_ANCESTORS": " 'self'  https://app.example.com https://*.example.org:8443 https:"}), Production)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PublicURL != "https://hooks.example.com" {
+		t.Errorf("PublicURL = %q", c.PublicURL)
+	}
+	want := []string{"'self'", "https://app.example.com", "https://*.example.org:8443", "https:"}
+	if strings.Join(c.PortalFrameAncestors, " ") != strings.Join(want, " ") {
+		t.Errorf("PortalFrameAncestors = %q", c.PortalFrameAncestors)
+	}
+	for addr, want := range map[string]string{":8080": "http://127.0.0.1:8080", "0.0.0.0:80": "http://127.0.0.1:80",
+		"[::]:9000": "http://127.0.0.1:9000", "10.0.0.5:8080": "http://10.0.0.5:8080"} {
+		if got := PublicURLFor(addr); got != want {
+			t.Errorf("PublicURLFor(%q) = %q, want %q", addr, got, want)
+		}
 	}
 }

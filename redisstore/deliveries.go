@@ -206,10 +206,12 @@ func (s *Store) RecordAttempt(ctx context.Context, rec webhook.AttemptRecord) (s
 	after.Attempt, after.NextRetryAt, after.NextTrigger, after.UpdatedAt = a.Attempt, a.NextRetryAt, webhook.TriggerScheduled, s.now()
 	after.LastResponseStatus, after.LastResponseBody, after.LastResponseTimeMs, after.LastError = a.ResponseStatus, a.ResponseBody, a.ResponseTimeMs, a.Error
 	ten := d.TenantID
-	keys := []string{keyDelivery(ten, d.ID), keyWebhook(ten, d.WebhookID), keyWebhookPending(ten, d.WebhookID), keyWebhookInflight(ten, d.WebhookID)}
+	day, field, expireAt := statsField(a.At, rec.Outcome == webhook.OutcomeSuccess, s.retention)
+	keys := []string{keyDelivery(ten, d.ID), keyWebhook(ten, d.WebhookID), keyWebhookPending(ten, d.WebhookID), keyWebhookInflight(ten, d.WebhookID),
+		keyWebhookStats(ten, d.WebhookID, day)}
 	n, err := s.runInt(ctx, "record attempt", scriptRecordAttempt, keys, raw, headerOf(&after), string(after.Status), ms(after.UpdatedAt),
 		s.retention.Milliseconds(), d.ID, string(rec.Outcome), rec.Slot.Member, rec.SlotPassed, rec.Slot.Lease.Milliseconds(),
-		webhook.NamesEvent(d.ID, d.EventID))
+		webhook.NamesEvent(d.ID, d.EventID), field, expireAt)
 	return int(n), err
 }
 
@@ -220,6 +222,7 @@ func (s *Store) RecordAttempt(ctx context.Context, rec webhook.AttemptRecord) (s
 // KEYS[2] -> tidings:{<ten>}:wh:<wh>            its webhook
 // KEYS[3] -> tidings:{<ten>}:wh:<wh>:pending    the webhook's pending deliveries
 // KEYS[4] -> tidings:{<ten>}:wh:<wh>:inflight   the webhook's slots
+// KEYS[5] -> tidings:{<ten>}:wh:<wh>:stats:<day> the webhook's attempts per hour of the attempt's day
 // --
 // ARGV[1] -> the attempt's line (storedAttempt)
 // ARGV[2] -> the delivery's header after it
@@ -234,6 +237,10 @@ func (s *Store) RecordAttempt(ctx context.Context, rec webhook.AttemptRecord) (s
 // ARGV[11] -> "1" if the delivery may have no record (webhook.NamesEvent):
 //
 //	then it was queued, and this attempt writes its first
+//
+// ARGV[12] -> the stats field of the attempt's hour and outcome (statsField)
+// ARGV[13] -> when the stats hash expires, ms: set when a field is new (the
+// same time for every field of the day)
 //
 // Output:
 // The webhook's streak of exhausted deliveries after this attempt (0 unless
@@ -257,6 +264,7 @@ if st == 'pending' then
   if st ~= 'pending' then redis.call('SREM', KEYS[3], ARGV[6]) end
 end
 redis.call('SET', KEYS[1], st .. ' ' .. test .. ' ' .. ARGV[2] .. attempts .. '\n' .. ARGV[1], 'PX', ARGV[5])
+if redis.call('HINCRBY', KEYS[5], ARGV[12], 1) == 1 then redis.call('PEXPIREAT', KEYS[5], ARGV[13]) end
 local streak = 0
 if test ~= '1' and redis.call('EXISTS', KEYS[2]) == 1 then
   if ARGV[7] == 'success' then

@@ -1,5 +1,7 @@
 package redisstore
 
+import "strconv"
+
 // The Redis key schema. Every key Tidings owns is built here, and this
 // comment is its reference.
 //
@@ -62,6 +64,21 @@ package redisstore
 //	                                  "done|<fp>|<response>"; TTL = idempotency TTL.
 //	                                  <key> is "h:<Idempotency-Key>" or "c:<client id>"
 //	tidings:{ten}:types               SET   event types published or subscribed to; no TTL
+//	tidings:{ten}:wh:<wh>:stats:<day> HASH  the webhook's attempts per hour of one UTC day
+//	                                  (<day> = Unix seconds / 86400): "<hour's Unix
+//	                                  seconds>:s" succeeded, ":f" failed; written by the
+//	                                  attempt's script; expires a log retention after the
+//	                                  day ends (left to expire when the webhook is deleted)
+//	tidings:{ten}:ptok:<sha256>       STRING a portal token's session, "<pst_id> <expires
+//	                                  ms> <capabilities, comma-separated>", keyed by the
+//	                                  SHA-256 of the token; expires with the session. The
+//	                                  token names its tenant (webhook.NewPortalToken), so
+//	                                  its lookup is one read in the tenant's slot
+//	tidings:{ten}:pst:<pst>           STRING the SHA-256 of a session's token, to revoke it
+//	                                  by ID; expires with the session
+//	tidings:{ten}:psts                ZSET  the tenant's portal session IDs scored by expiry
+//	                                  (ms), to revoke them all; expired members are dropped
+//	                                  when a session is created; no TTL
 //
 // Per hash tag (a tenant ID or a delivery queue's name, so the key shares
 // the slot, hence the master, of what a publish wrote there):
@@ -103,3 +120,11 @@ func keyIdempotency(ten, key string) string      { return tagOpen + ten + "}:ide
 func keyTypes(ten string) string                 { return tagOpen + ten + "}:types" }
 func keyAPIKey(hash string) string               { return keyAPIKeyPrefix + hash }
 func keyWait(tag string) string                  { return tagOpen + tag + "}:wait" }
+
+// Portal sessions and webhook stats (keys of the portal).
+func keyPortalToken(ten, hash string) string { return tagOpen + ten + "}:ptok:" + hash }
+func keyPortalSession(ten, id string) string { return tagOpen + ten + "}:pst:" + id }
+func keyPortalSessions(ten string) string    { return tagOpen + ten + "}:psts" }
+func keyWebhookStats(ten, wh string, day int64) string {
+	return tagOpen + ten + "}:wh:" + wh + ":stats:" + strconv.FormatInt(day, 10)
+}
