@@ -33,6 +33,20 @@ func (a *API) authenticate(c *gin.Context) {
 		c.Set(ctxAdmin, true)
 		return
 	}
+	if strings.HasPrefix(tok, webhook.PrefixPortalToken) {
+		ps, err := a.store.LookupPortalToken(c.Request.Context(), tok)
+		if errors.Is(err, webhook.ErrNotFound) {
+			fail(c, a.log, errPortalToken)
+			return
+		}
+		if err != nil {
+			fail(c, a.log, err)
+			return
+		}
+		c.Set(ctxTenant, ps.TenantID)
+		c.Set(ctxPortal, ps)
+		return
+	}
 	if !strings.HasPrefix(tok, webhook.PrefixAPIKey) {
 		fail(c, a.log, errUnauthorized)
 		return
@@ -50,6 +64,10 @@ func (a *API) authenticate(c *gin.Context) {
 }
 
 func (a *API) adminOnly(c *gin.Context) {
+	if _, ok := portalSession(c); ok {
+		fail(c, a.log, errPortalForbidden)
+		return
+	}
 	if !c.GetBool(ctxAdmin) {
 		fail(c, a.log, errForbidden)
 	}

@@ -39,6 +39,11 @@ type Options struct {
 	OpenAPI []byte
 	// Reference is the HTML page served at /docs (docs.Reference).
 	Reference []byte
+	// Portal is the customer dashboard, served under /portal/; nil leaves
+	// it out.
+	Portal http.Handler
+	// PublicURL is the base URL of portal links (no trailing slash).
+	PublicURL string
 	Now       func() time.Time
 }
 
@@ -92,6 +97,12 @@ func (a *API) Router() *gin.Engine {
 		mon.Any("/*any", gin.WrapH(a.opts.Monitoring))
 	}
 
+	if a.opts.Portal != nil {
+		r.GET("/portal", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/portal/") })
+		r.GET("/portal/*any", gin.WrapH(a.opts.Portal))
+		r.HEAD("/portal/*any", gin.WrapH(a.opts.Portal))
+	}
+
 	v1 := r.Group("/v1", a.authenticate)
 
 	admin := v1.Group("", a.adminOnly)
@@ -100,7 +111,7 @@ func (a *API) Router() *gin.Engine {
 	admin.POST("/tenants/:id/keys", a.createKey)
 	admin.DELETE("/tenants/:id/keys/:key_id", a.deleteKey)
 
-	t := v1.Group("", a.tenantScope)
+	t := v1.Group("", a.tenantScope, a.portalScope)
 	t.POST("/webhooks", a.createWebhook)
 	t.GET("/webhooks", a.listWebhooks)
 	t.GET("/webhooks/:id", a.getWebhook)
@@ -113,6 +124,7 @@ func (a *API) Router() *gin.Engine {
 	t.POST("/webhooks/:id/rotate-secret", a.rotateSecret)
 	t.POST("/webhooks/:id/recover", a.recoverWebhook)
 	t.GET("/webhooks/:id/deliveries", a.listDeliveries)
+	t.GET("/webhooks/:id/stats", a.webhookStats)
 
 	t.POST("/events", a.payloadLimit, a.publish)
 	t.GET("/events", a.listEvents)
@@ -121,6 +133,11 @@ func (a *API) Router() *gin.Engine {
 
 	t.GET("/deliveries/:id", a.getDelivery)
 	t.POST("/deliveries/:id/retry", a.retryDelivery)
+
+	t.POST("/portal/sessions", a.createPortalSession)
+	t.DELETE("/portal/sessions", a.revokePortalSessions)
+	t.DELETE("/portal/sessions/:id", a.revokePortalSession)
+	t.GET("/portal/session", a.currentPortalSession)
 	return r
 }
 

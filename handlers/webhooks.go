@@ -129,7 +129,9 @@ func (a *API) createWebhook(c *gin.Context) {
 		return
 	}
 	out := webhook.EndpointView(e)
-	out.Secret = e.Secret
+	if ps, ok := portalSession(c); !ok || ps.Has(webhook.CapSecretsRead) {
+		out.Secret = e.Secret
+	}
 	c.JSON(http.StatusCreated, out)
 }
 

@@ -34,6 +34,7 @@ import (
 	"github.com/tidingshq/tidings/docs"
 	"github.com/tidingshq/tidings/handlers"
 	"github.com/tidingshq/tidings/metrics"
+	"github.com/tidingshq/tidings/portal"
 	"github.com/tidingshq/tidings/redisstore"
 	"github.com/tidingshq/tidings/sender"
 	"github.com/tidingshq/tidings/signing"
@@ -142,19 +143,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if err != nil {
 			return err
 		}
+		ln, err := listen(cfg.HTTPAddr)
+		if err != nil {
+			return err
+		}
+		publicURL := cfg.PublicURL
+		if publicURL == "" {
+			publicURL = config.PublicURLFor(ln.Addr().String())
+		}
 		api := handlers.New(store, queue, handlers.Options{
 			AdminToken: cfg.AdminToken, MaxPayloadBytes: cfg.MaxPayloadBytes, IdempotencyTTL: cfg.IdempotencyTTL,
 			AllowHTTP: cfg.AllowHTTP, AllowPrivateNetworks: cfg.AllowPrivateNetworks,
 			SignatureHeader: cfg.SignatureHeader, TimestampHeader: cfg.TimestampHeader, DeliveryIDHeader: cfg.DeliveryIDHeader,
 			EventTypes: cfg.EventTypes, Monitoring: monitoring(cfg, rc),
 			Metrics: mets.Handler(), Published: mets.EventsPublished.Inc, OpenAPI: docs.OpenAPI, Reference: reference,
+			Portal: portal.New(portal.Options{FrameAncestors: cfg.PortalFrameAncestors}), PublicURL: publicURL,
 		}, log)
-		addr, err := serve(runCtx, &wg, errc, cfg.HTTPAddr, api.Router(), log)
-		if err != nil {
-			return err
-		}
+		addr := serve(runCtx, &wg, errc, ln, api.Router(), log)
 		if cmd == "dev" {
-			if err := devBanner(ctx, stdout, store, addr, cfg.AdminToken, embedded != nil); err != nil {
+			if err := devBanner(ctx, stdout, store, addr, publicURL, cfg.AdminToken, embedded != nil); err != nil {
 				return err
 			}
 		} else {
@@ -167,10 +174,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if cmd == "worker" {
 			r := gin.New()
 			handlers.Health(r, store.Ping, mets.Handler())
-			addr, err := serve(runCtx, &wg, errc, cfg.HTTPAddr, r, log)
+			ln, err := listen(cfg.HTTPAddr)
 			if err != nil {
 				return err
 			}
+			addr := serve(runCtx, &wg, errc, ln, r, log)
 			fmt.Fprintf(stdout, "Worker health on http://%s\n", addr)
 		}
 		// The embedded Redis runs every command under one lock, so parallel
@@ -310,13 +318,19 @@ func monitoring(cfg config.Config, rc redis.UniversalClient) http.Handler {
 	return asynqmon.New(rc, asynqmon.Options{ReadOnly: cfg.MonitoringReadOnly, PrometheusURL: cfg.PrometheusURL})
 }
 
-// serve listens on addr and serves h until ctx is done, then drains
-// in-flight requests. It returns the address actually bound.
-func serve(ctx context.Context, wg *sync.WaitGroup, errc chan<- error, addr string, h http.Handler, log *slog.Logger) (string, error) {
+// listen binds the HTTP address (before the router is built: the public
+// URL may be the address bound).
+func listen(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return "", fmt.Errorf("TIDINGS_HTTP_ADDR: listen on %s: %w", addr, err)
+		return nil, fmt.Errorf("TIDINGS_HTTP_ADDR: listen on %s: %w", addr, err)
 	}
+	return ln, nil
+}
+
+// serve serves h on ln until ctx is done, then drains in-flight requests.
+// It returns the address bound.
+func serve(ctx context.Context, wg *sync.WaitGroup, errc chan<- error, ln net.Listener, h http.Handler, log *slog.Logger) string {
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	wg.Add(2)
 	go func() {
@@ -332,7 +346,7 @@ func serve(ctx context.Context, wg *sync.WaitGroup, errc chan<- error, addr stri
 		defer cancel()
 		_ = hs.Shutdown(sctx)
 	}()
-	return ln.Addr().String(), nil
+	return ln.Addr().String()
 }
 
 func newLogger(cfg config.Config, mode config.Mode, w io.Writer) *slog.Logger {
@@ -343,23 +357,27 @@ func newLogger(cfg config.Config, mode config.Mode, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// devBanner creates the demo tenant and prints how to reach everything.
-func devBanner(ctx context.Context, w io.Writer, store *redisstore.Store, addr, adminToken string, inMemory bool) error {
+// devBanner creates the demo tenant and prints how to reach everything,
+// with a portal link for the demo tenant (valid a day).
+func devBanner(ctx context.Context, w io.Writer, store *redisstore.Store, addr, publicURL, adminToken string, inMemory bool) error {
 	now := time.Now()
 	t := &webhook.Tenant{ID: webhook.NewID(webhook.PrefixTenant, now), Name: "demo", CreatedAt: now}
 	key := &webhook.APIKey{ID: webhook.NewID(webhook.PrefixKey, now), TenantID: t.ID, Value: webhook.NewAPIKey(), CreatedAt: now}
 	if err := store.CreateTenant(ctx, t, key); err != nil {
 		return fmt.Errorf("create demo tenant: %w", err)
 	}
-	host := addr
-	if h, p, err := net.SplitHostPort(addr); err == nil && (h == "::" || h == "0.0.0.0" || h == "") {
-		host = net.JoinHostPort("127.0.0.1", p)
-	}
+	base := config.PublicURLFor(addr)
 	fmt.Fprintf(w, "Tidings %s (dev): API and worker in one process\n", version)
-	fmt.Fprintf(w, "API: http://%s\n", host)
-	fmt.Fprintf(w, "Dashboard: http://%s/monitoring/ (user admin, password the admin token)\n", host)
+	fmt.Fprintf(w, "API: %s\n", base)
+	fmt.Fprintf(w, "Dashboard: %s/monitoring/ (user admin, password the admin token)\n", base)
 	fmt.Fprintf(w, "Admin token: %s\n", adminToken)
 	fmt.Fprintf(w, "Demo API key: %s\n", key.Value)
+	ps := &webhook.PortalSession{ID: webhook.NewID(webhook.PrefixPortalSession, now), TenantID: t.ID, Token: webhook.NewPortalToken(t.ID),
+		Capabilities: webhook.Capabilities, ExpiresAt: now.Add(24 * time.Hour)}
+	if err := store.CreatePortalSession(ctx, ps); err != nil {
+		return fmt.Errorf("create demo portal session: %w", err)
+	}
+	fmt.Fprintf(w, "Portal: %s/portal/#token=%s\n", publicURL, ps.Token)
 	if inMemory {
 		fmt.Fprintln(w, "Data is kept in an embedded in-memory Redis and lost on exit.")
 	}
