@@ -45,7 +45,7 @@ var portalRoutes = map[string][]string{
 	"GET /v1/events":                  {webhook.CapDeliveriesRead},
 	"GET /v1/events/:id":              {webhook.CapDeliveriesRead},
 
-	"POST /v1/deliveries/:id/retry":  {webhook.CapDeliveriesWrite},
+	"POST /v1/deliveries/:id/retry": {webhook.CapDeliveriesWrite},
 	"POST /v1/webhooks/:id/recover": {webhook.CapDeliveriesWrite},
 }
 
