@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +17,7 @@ import (
 	"github.com/tidingshq/tidings/redistest"
 )
 
-var updateScreenshot = flag.Bool("update-screenshot", false, "write docs/dashboard.png")
+var updateScreenshot = flag.Bool("update-screenshot", false, "write the screenshots in docs/ (dashboard.png, portal-*.png)")
 
 // chromium finds the browser: skipped outside CI when it is absent, a
 // failure in CI (scripts/test.sh installs Debian's chromium as root).
@@ -46,29 +45,14 @@ func TestDashboardInBrowser(t *testing.T) {
 	publishN(t, in, key, 3)
 	eventually(t, 10*time.Second, "attempts", func() bool { return rc.count() >= 3 })
 
-	// Chromium may still be writing its profile as it exits, so the profile
-	// folder is removed without failing the test.
-	profile, err := os.MkdirTemp("", "tidings-chromium")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(profile)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(profile), chromedp.WindowSize(1400, 900))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
+	ctx := newBrowser(t, bin, 1400, 900)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 
 	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:"+adminToken))
 	var text string
 	var png []byte
-	err = chromedp.Run(ctx,
+	err := chromedp.Run(ctx,
 		network.Enable(),
 		network.SetExtraHTTPHeaders(network.Headers{"Authorization": auth}),
 		chromedp.Navigate(in.base+"/monitoring/"),
@@ -84,11 +68,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if !strings.Contains(text, "webhooks") {
 		t.Errorf("the queues table does not show the webhooks queue:\n%.500s", text)
 	}
-	out := filepath.Join(t.TempDir(), "dashboard.png")
-	if *updateScreenshot {
-		out = filepath.Join("..", "..", "docs", "dashboard.png")
-	}
-	if err := os.WriteFile(out, png, 0o644); err != nil {
+	if err := os.WriteFile(screenshotPath(t, "dashboard.png"), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -149,10 +149,12 @@ function deliveriesSection(ctx, id) {
   const body = h("tbody");
   const more = h("div");
   let cursor = null;
+  let paged = false; // the user asked for more: no self-refresh then
   const load = async (reset) => {
-    if (reset) { cursor = null; replace(body); }
-    const page = await api("GET", `/webhooks/${id}/deliveries` + query({ status: status.value, event_type: type.value.trim(), cursor, limit: 20 }));
+    paged = !reset;
+    const page = await api("GET", `/webhooks/${id}/deliveries` + query({ status: status.value, event_type: type.value.trim(), cursor: reset ? null : cursor, limit: 20 }));
     if (!alive()) return;
+    if (reset) replace(body);
     for (const d of page.data) {
       body.append(h("tr", { "data-id": d.id },
         h("td", {}, h("a", { href: `#/deliveries/${encodeURIComponent(d.id)}` }, d.id)),
@@ -164,6 +166,8 @@ function deliveriesSection(ctx, id) {
         h("td", {}, d.status === "pending" && d.next_retry_at ? when(d.next_retry_at) : "")));
     }
     if (reset && page.data.length === 0) body.append(h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No deliveries match.")));
+    // While a delivery of the first page is pending, the list refreshes itself.
+    if (reset && page.data.some((d) => d.status === "pending")) ctx.later(() => { if (!paged) load(true).catch((e) => ctx.error(e)); }, 2000);
     cursor = page.next_cursor;
     replace(more, cursor ? h("button", { type: "button", on: { click: () => load(false).catch((e) => ctx.error(e)) } }, "Show more deliveries") : null);
   };
