@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -313,5 +314,45 @@ func TestPortalHeaders(t *testing.T) {
 			}
 		}
 		in.stop()
+	}
+}
+
+// `tidings dev` prints a working portal link for its demo tenant, and the
+// embedded Redis counts the stats.
+func TestDevPortalLink(t *testing.T) {
+	in := startCmd(t, "dev", map[string]string{"TIDINGS_HTTP_ADDR": "127.0.0.1:0"})
+	m := regexp.MustCompile(`(?m)^Portal: (\S+)$`).FindStringSubmatch(in.out.String())
+	if m == nil || !strings.HasPrefix(m[1], in.base+"/portal/#token=pt_") {
+		t.Fatalf("dev banner lacks the portal link:\n%s", in.out.String())
+	}
+	tok := strings.TrimPrefix(m[1], in.base+"/portal/#token=")
+	if r := in.must(200, "GET", "/v1/portal/session", tok, nil); len(r.get("capabilities").([]any)) != 5 {
+		t.Errorf("the demo link's session: %s", r.Raw)
+	}
+	rc := newReceiver(t, nil)
+	whID, _ := in.webhook(tok, rc.URL, "*")
+	in.must(202, "POST", "/v1/webhooks/"+whID+"/test", tok, nil)
+	eventually(t, 10*time.Second, "the stats to count the test", func() bool {
+		buckets := in.must(200, "GET", "/v1/webhooks/"+whID+"/stats", tok, nil).get("buckets").([]any)
+		return buckets[23].(map[string]any)["succeeded"] == 1.0
+	})
+}
+
+// A portal token never appears in the log, even at debug level with every
+// request line.
+func TestPortalTokenNotLogged(t *testing.T) {
+	url, _ := redistest.New(t)
+	in := startCmd(t, "all", testEnv(url, map[string]string{"TIDINGS_LOG_LEVEL": "debug"}))
+	_, key := in.tenant("acme")
+	_, tok := in.portalSession(key)
+	in.must(200, "GET", "/v1/webhooks", tok, nil)
+	in.must(403, "POST", "/v1/events", tok, map[string]any{"type": "a.b", "data": map[string]any{}})
+	if resp, err := http.Get(in.base + "/portal/"); err == nil {
+		resp.Body.Close()
+	}
+	in.must(401, "GET", "/v1/webhooks", tok+"x", nil)
+	secret := tok[strings.LastIndex(tok, ".")+1:]
+	if out := in.out.String(); !strings.Contains(out, "http.request") || strings.Contains(out, secret) {
+		t.Errorf("the log holds the token (or no request lines):\n%s", out)
 	}
 }
