@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"time"
@@ -85,13 +86,14 @@ type portalSessionRequest struct {
 
 func (a *API) createPortalSession(c *gin.Context) {
 	var req portalSessionRequest
-	if err := a.bind(c, &req, true); err != nil {
+	_, err := a.bind(c, &req, true)
+	ve := &webhook.ValidationError{}
+	if err != nil && !errors.As(err, &ve) {
 		fail(c, a.log, err)
 		return
 	}
 	caps := webhook.Capabilities
 	if req.Capabilities != nil {
-		ve := &webhook.ValidationError{}
 		if len(*req.Capabilities) == 0 {
 			ve.Add("capabilities", "must name at least one capability (omit it for all five)")
 		}
@@ -100,16 +102,16 @@ func (a *API) createPortalSession(c *gin.Context) {
 				ve.Add("capabilities", "unknown capability "+cp+"; one of endpoints:read, endpoints:write, secrets:read, deliveries:read, deliveries:write")
 			}
 		}
-		if err := ve.Err(); err != nil {
-			fail(c, a.log, err)
-			return
-		}
 		caps = nil // in the canonical order, once each
 		for _, cp := range webhook.Capabilities {
 			if slices.Contains(*req.Capabilities, cp) {
 				caps = append(caps, cp)
 			}
 		}
+	}
+	if err := ve.Err(); err != nil {
+		fail(c, a.log, err)
+		return
 	}
 	expiresIn := 3600
 	if req.ExpiresIn != nil {

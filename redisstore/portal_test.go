@@ -103,7 +103,7 @@ func TestWebhookStats(t *testing.T) {
 		if x.outcome != webhook.OutcomeSuccess {
 			a.ErrorClass = webhook.ErrorHTTPStatus
 		}
-		if _, err := s.RecordAttempt(ctx, d, a, x.outcome, 0, d.ID, false, 0); err != nil {
+		if _, err := s.RecordAttempt(ctx, webhook.AttemptRecord{Delivery: d, Attempt: a, Outcome: x.outcome, Slot: webhook.Slot{Member: d.ID}}); err != nil {
 			t.Fatal(err)
 		}
 	}
