@@ -98,9 +98,10 @@ func (a *API) Router() *gin.Engine {
 	}
 
 	if a.opts.Portal != nil {
-		r.GET("/portal", func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, "/portal/") })
-		r.GET("/portal/*any", gin.WrapH(a.opts.Portal))
-		r.HEAD("/portal/*any", gin.WrapH(a.opts.Portal))
+		for _, p := range []string{"/portal", "/portal/*any"} {
+			r.GET(p, gin.WrapH(a.opts.Portal))
+			r.HEAD(p, gin.WrapH(a.opts.Portal))
+		}
 	}
 
 	v1 := r.Group("/v1", a.authenticate)

@@ -38,8 +38,12 @@ func New(opts Options) http.Handler {
 		// The pages change with the binary; revalidating costs one
 		// conditional request each.
 		h.Set("Cache-Control", "no-cache")
-		if !strings.HasPrefix(r.URL.Path, "/portal/") {
-			http.NotFound(w, r)
+		switch {
+		case r.URL.Path == "/portal":
+			http.Redirect(w, r, "/portal/", http.StatusMovedPermanently)
+			return
+		case !strings.HasPrefix(r.URL.Path, "/portal/"), strings.HasSuffix(r.URL.Path, "/") && r.URL.Path != "/portal/":
+			http.NotFound(w, r) // no folder listings
 			return
 		}
 		files.ServeHTTP(w, r)

@@ -297,14 +297,19 @@ func TestPortalHeaders(t *testing.T) {
 	url, _ := redistest.New(t)
 	for ancestors, want := range map[string]string{"": "'none'", "https://app.example.com 'self'": "https://app.example.com 'self'"} {
 		in := startCmd(t, "api", testEnv(url, map[string]string{"TIDINGS_PORTAL_FRAME_ANCESTORS": ancestors}))
-		for _, p := range []string{"/portal/", "/portal/app.js", "/portal/style.css", "/portal/nope.js"} {
-			resp, err := http.Get(in.base + p)
+		noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		for p, status := range map[string]int{"/portal/": 200, "/portal/app.js": 200, "/portal/style.css": 200, "/portal/nope.js": 404,
+			"/portal": 301, "/portal/nothing/": 404} {
+			resp, err := noRedirect.Get(in.base + p)
 			if err != nil {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			if p != "/portal/nope.js" && resp.StatusCode != 200 {
-				t.Errorf("GET %s = %d", p, resp.StatusCode)
+			if resp.StatusCode != status {
+				t.Errorf("GET %s = %d, want %d", p, resp.StatusCode, status)
+			}
+			if ct := resp.Header.Get("Content-Type"); p == "/portal/app.js" && !strings.HasPrefix(ct, "text/javascript") {
+				t.Errorf("GET %s: Content-Type %q", p, ct)
 			}
 			if got := resp.Header.Get("Content-Security-Policy"); got != "default-src 'self'; script-src 'self'; frame-ancestors "+want {
 				t.Errorf("GET %s: CSP %q", p, got)
