@@ -254,7 +254,8 @@ func (tb *tab) noMarkupRan() {
 func TestPortalInBrowser(t *testing.T) {
 	bin := chromium(t)
 	redisURL, rdb := redistest.New(t)
-	in := startCmd(t, "all", testEnv(redisURL, map[string]string{"TIDINGS_RETRY_SCHEDULE": "1s"}))
+	in := startCmd(t, "all", testEnv(redisURL, map[string]string{"TIDINGS_RETRY_SCHEDULE": "1s",
+		"TIDINGS_EVENT_TYPES": "order.created An order was placed,order.refunded A refund was issued,invoice.paid An invoice was paid"}))
 	tenantID, key := in.tenant("acme")
 	var succeed atomic.Bool
 	rc := newReceiver(t, func(_ int, w http.ResponseWriter) {
@@ -285,14 +286,16 @@ func TestPortalInBrowser(t *testing.T) {
 		tb.run("fill the form",
 			chromedp.SendKeys(`input[name=url]`, rc.URL+"/hook"),
 			chromedp.SendKeys(`input[name=description]`, "Orders <b>in</b>"),
-			chromedp.SendKeys(`input[name=events]`, "order.created, order.*"))
+			chromedp.Click(`input[name=event-pick][value="order.created"]`, chromedp.ByQuery),
+			chromedp.SendKeys(`input[name=events]`, "order.*"))
 		tb.click("Add a header")
 		tb.run("fill a header", chromedp.SendKeys(`.header-name`, "X-Team"), chromedp.SendKeys(`.header-value`, "billing"))
 		tb.screenshot("portal-form.png")
 		tb.click("Add endpoint")
 		tb.waitText("Signing secret")
 		whs := in.must(200, "GET", "/v1/webhooks", key, nil).list()
-		if len(whs) != 1 || whs[0]["description"] != "Orders <b>in</b>" || whs[0]["headers"].(map[string]any)["X-Team"] != "billing" {
+		if len(whs) != 1 || whs[0]["description"] != "Orders <b>in</b>" || whs[0]["headers"].(map[string]any)["X-Team"] != "billing" ||
+			fmt.Sprint(whs[0]["events"]) != "[order.created order.*]" {
 			t.Fatalf("webhooks after the form: %v", whs)
 		}
 		whID := whs[0]["id"].(string)
@@ -395,7 +398,7 @@ func TestPortalInBrowser(t *testing.T) {
 		tb.screenshot("portal-endpoints.png")
 
 		tb.click("Event types")
-		tb.waitText("order.created")
+		tb.waitText("A refund was issued")
 
 		// Delete after a confirmation.
 		tb.click("Endpoints")
