@@ -82,7 +82,10 @@ function route() {
     if (m) {
       replace(main, h("p", { class: "muted", role: "status" }, "Loading…"));
       Promise.resolve(page(...m.slice(1).map(decodeURIComponent))).catch((e) => ctx.error(e));
-      for (const a of nav.querySelectorAll("a")) a.toggleAttribute("aria-current", a.getAttribute("href") === hash);
+      for (const a of nav.querySelectorAll("a")) {
+        if (a.getAttribute("href") === hash) a.setAttribute("aria-current", "page");
+        else a.removeAttribute("aria-current");
+      }
       return;
     }
   }

@@ -18,6 +18,7 @@ export function attemptsChart(stats, small) {
   const svg = s("svg", { viewBox: `0 0 ${width} ${height + (small ? 0 : 18)}`, class: small ? "chart chart-small" : "chart", role: "img", "aria-label": label });
   svg.append(s("title", { text: label }));
   const plot = height - (small ? 0 : 4);
+  svg.append(s("line", { x1: pad, y1: plot - 0.5, x2: width, y2: plot - 0.5, class: "base" }));
   buckets.forEach((b, i) => {
     const x = pad + i * bw;
     const hs = (b.succeeded / max) * plot;

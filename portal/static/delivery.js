@@ -13,12 +13,13 @@ export async function deliveryPage(ctx, id, refreshing) {
   const slowest = Math.max(1, ...d.attempts.map((a) => a.response_time_ms || 0));
   const retry = ctx.can("deliveries:write") && d.status !== "pending"
     ? h("button", { type: "button", class: "primary", on: { click: async (e) => {
-      e.target.disabled = true;
+      const b = e.currentTarget;
+      b.disabled = true;
       try {
         await api("POST", `/deliveries/${id}/retry`);
         ctx.ok("Retry queued: a fresh run of the retry schedule.");
         await deliveryPage(ctx, id, { ev });
-      } catch (err) { ctx.error(err); e.target.disabled = false; }
+      } catch (err) { ctx.error(err); b.disabled = false; }
     } } }, "Retry this delivery") : null;
   const attempts = d.attempts.slice().reverse().map((a) => h("li", { class: "card attempt", "data-attempt": a.attempt },
     h("div", { class: "attempt-head" },

@@ -16,8 +16,9 @@ export function endpointActions(ctx, ep, done) {
   if (!ctx.can("endpoints:write")) return null;
   const box = h("div", { class: "actions" });
   const act = (label, fn, cls) => h("button", { type: "button", class: cls || "", on: { click: async (e) => {
-    e.target.disabled = true;
-    try { await fn(); } catch (err) { ctx.error(err); } finally { e.target.disabled = false; }
+    const b = e.currentTarget;
+    b.disabled = true;
+    try { await fn(); } catch (err) { ctx.error(err); } finally { b.disabled = false; }
   } } }, label);
   const name = ep.description || ep.url;
   if (ep.status === "active") {
@@ -30,10 +31,11 @@ export function endpointActions(ctx, ep, done) {
   box.append(h("a", { class: "button", href: `#/endpoints/${encodeURIComponent(ep.id)}/edit` }, "Edit"));
   const confirmBox = h("span", { class: "confirm", role: "group", "aria-label": "Confirm deletion" });
   box.append(h("button", { type: "button", class: "danger", "aria-expanded": "false", on: { click: (e) => {
-    e.target.setAttribute("aria-expanded", "true");
+    const del = e.currentTarget;
+    del.setAttribute("aria-expanded", "true");
     const yes = act("Yes, delete it", async () => { await api("DELETE", `/webhooks/${ep.id}`); ctx.ok(`Deleted ${name}.`); done(true); }, "danger");
     replace(confirmBox, `Delete ${name}? Its queued deliveries are cancelled. `, yes, " ",
-      h("button", { type: "button", on: { click: () => { replace(confirmBox); e.target.setAttribute("aria-expanded", "false"); e.target.focus(); } } }, "Cancel"));
+      h("button", { type: "button", on: { click: () => { replace(confirmBox); del.setAttribute("aria-expanded", "false"); del.focus(); } } }, "Cancel"));
     yes.focus();
   } } }, "Delete…"), confirmBox);
   return box;
@@ -41,11 +43,10 @@ export function endpointActions(ctx, ep, done) {
 
 export async function endpointsPage(ctx) {
   const alive = ctx.current();
-  const status = new URLSearchParams(location.hash.split("?")[1] || "").get("status") || "";
   const list = h("div", { class: "endpoint-list" });
   const more = h("div");
   const filter = h("select", { name: "status", on: { change: () => load(true) } },
-    ["", "active", "paused", "disabled"].map((v) => h("option", { value: v, selected: v === status }, v || "any")));
+    ["", "active", "paused", "disabled"].map((v) => h("option", { value: v }, v || "any")));
   replace(ctx.main,
     h("div", { class: "page-head" }, h("h1", { tabindex: "-1" }, "Endpoints"),
       ctx.can("endpoints:write") ? h("a", { class: "button primary", href: "#/new" }, "Add endpoint") : null),
@@ -95,7 +96,7 @@ async function catalog(ctx) {
 // formPage adds an endpoint (id null) or edits one.
 export async function formPage(ctx, id) {
   const alive = ctx.current();
-  if (!ctx.can("endpoints:write")) {
+  if (!ctx.can("endpoints:write") || (id && !ctx.can("endpoints:read"))) {
     replace(ctx.main, h("h1", { tabindex: "-1" }, "Not allowed"), h("p", {}, "This link does not allow changing endpoints."));
     return;
   }
