@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
@@ -473,18 +474,27 @@ func TestPortalInBrowser(t *testing.T) {
 		tb.waitText("No dashboard link")
 	})
 
-	// The same pages at phone width stay within the screen.
+	// The same pages at phone width stay within the screen, and follow the
+	// system's dark setting.
 	t.Run("phone", func(t *testing.T) {
 		in.webhook(key, rc.URL+"/a-rather-long-path/that/goes/on/and/on/for/a/while", "order.*")
 		link := in.must(201, "POST", "/v1/portal/sessions", key, nil).str("url")
 		tb := openTab(t, browser)
-		tb.run("phone width", chromedp.EmulateViewport(390, 844), chromedp.Navigate(link))
+		tb.run("phone width, dark", chromedp.EmulateViewport(390, 844),
+			emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}),
+			chromedp.Navigate(link))
 		tb.waitJS("the endpoints", `document.querySelectorAll("article.endpoint").length >= 1`)
 		var overflow bool
 		tb.eval(`document.documentElement.scrollWidth > window.innerWidth + 1`, &overflow)
 		if overflow {
 			t.Errorf("the endpoints page is wider than a phone")
 		}
+		var bg string
+		tb.eval(`getComputedStyle(document.body).backgroundColor`, &bg)
+		if bg != "rgb(17, 20, 24)" {
+			t.Errorf("dark mode background = %s", bg)
+		}
+		tb.screenshot("portal-phone.png")
 		tb.checkRequests(in.base, all...)
 	})
 }
