@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"text/template"
@@ -366,22 +367,26 @@ func devBanner(ctx context.Context, w io.Writer, store *redisstore.Store, addr, 
 	if err := store.CreateTenant(ctx, t, key); err != nil {
 		return fmt.Errorf("create demo tenant: %w", err)
 	}
-	base := config.PublicURLFor(addr)
-	fmt.Fprintf(w, "Tidings %s (dev): API and worker in one process\n", version)
-	fmt.Fprintf(w, "API: %s\n", base)
-	fmt.Fprintf(w, "Dashboard: %s/monitoring/ (user admin, password the admin token)\n", base)
-	fmt.Fprintf(w, "Admin token: %s\n", adminToken)
-	fmt.Fprintf(w, "Demo API key: %s\n", key.Value)
 	ps := &webhook.PortalSession{ID: webhook.NewID(webhook.PrefixPortalSession, now), TenantID: t.ID, Token: webhook.NewPortalToken(t.ID),
 		Capabilities: webhook.Capabilities, ExpiresAt: now.Add(24 * time.Hour)}
 	if err := store.CreatePortalSession(ctx, ps); err != nil {
 		return fmt.Errorf("create demo portal session: %w", err)
 	}
-	fmt.Fprintf(w, "Portal: %s/portal/#token=%s\n", publicURL, ps.Token)
+	// One write, so that a reader of the output sees the whole banner or
+	// none of it.
+	var b strings.Builder
+	base := config.PublicURLFor(addr)
+	fmt.Fprintf(&b, "Tidings %s (dev): API and worker in one process\n", version)
+	fmt.Fprintf(&b, "API: %s\n", base)
+	fmt.Fprintf(&b, "Dashboard: %s/monitoring/ (user admin, password the admin token)\n", base)
+	fmt.Fprintf(&b, "Admin token: %s\n", adminToken)
+	fmt.Fprintf(&b, "Demo API key: %s\n", key.Value)
+	fmt.Fprintf(&b, "Portal: %s/portal/#token=%s\n", publicURL, ps.Token)
 	if inMemory {
-		fmt.Fprintln(w, "Data is kept in an embedded in-memory Redis and lost on exit.")
+		b.WriteString("Data is kept in an embedded in-memory Redis and lost on exit.\n")
 	}
-	return nil
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 func randomToken() string {
