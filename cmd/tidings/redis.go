@@ -125,20 +125,20 @@ func ping(ctx context.Context, rc redis.UniversalClient) error {
 // client, since each fetch loop waits for its own reply and would only wait
 // on other callers' batches; every other script, the per-task
 // acknowledgement above all, goes on the auto-pipeliner, where it shares
-// writes and reads with the store's commands. Measured (bracketed A/B, fan-out):
-// CPU per delivery, Tidings 170 -> 148 us, Redis 75 -> 68 us. Should a later
-// Asynq order its keys otherwise, every script takes one client or the
-// other: slower, never wrong (TestAsynqClientRoutes notices).
+// writes and reads with the store's commands (docs/BENCHMARKS.md has what
+// that saves). Should a later Asynq order its keys otherwise, every script
+// takes one client or the other: slower, never wrong
+// (TestAsynqClientRoutes notices).
 type asynqClient struct {
 	redis.UniversalClient // plain
-	hot                   redis.UniversalClient
+	pipelined             redis.UniversalClient
 }
 
 func (c asynqClient) route(keys []string) redis.UniversalClient {
 	if len(keys) > 0 && strings.HasSuffix(keys[0], ":pending") {
 		return c.UniversalClient
 	}
-	return c.hot
+	return c.pipelined
 }
 
 func (c asynqClient) Eval(ctx context.Context, script string, keys []string, args ...any) *redis.Cmd {
