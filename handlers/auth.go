@@ -34,7 +34,7 @@ func (a *API) authenticate(c *gin.Context) {
 		return
 	}
 	if strings.HasPrefix(tok, webhook.PrefixPortalToken) {
-		ps, err := a.store.LookupPortalToken(c.Request.Context(), tok)
+		ps, err := a.creds.LookupPortalToken(c.Request.Context(), tok)
 		if errors.Is(err, webhook.ErrNotFound) {
 			fail(c, a.log, errPortalToken)
 			return
@@ -51,7 +51,7 @@ func (a *API) authenticate(c *gin.Context) {
 		fail(c, a.log, errUnauthorized)
 		return
 	}
-	tenantID, _, err := a.store.LookupAPIKey(c.Request.Context(), tok)
+	tenantID, _, err := a.creds.LookupAPIKey(c.Request.Context(), tok)
 	if errors.Is(err, webhook.ErrNotFound) {
 		fail(c, a.log, errUnauthorized)
 		return
@@ -88,7 +88,7 @@ func (a *API) tenantScope(c *gin.Context) {
 		fail(c, a.log, webhook.ErrNotFound)
 		return
 	}
-	if _, err := a.store.GetTenant(c.Request.Context(), id); err != nil {
+	if _, err := a.tenants.GetTenant(c.Request.Context(), id); err != nil {
 		fail(c, a.log, err)
 		return
 	}

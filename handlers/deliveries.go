@@ -5,13 +5,12 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/tidingshq/tidings/redisstore"
 	"github.com/tidingshq/tidings/webhook"
 )
 
 func (a *API) listDeliveries(c *gin.Context) {
 	cursor, limit, err := listParams(c, webhook.PrefixDelivery, "status", "event_type")
-	f := redisstore.DeliveryFilter{Status: webhook.DeliveryStatus(c.Query("status")), EventType: c.Query("event_type")}
+	f := webhook.DeliveryFilter{Status: webhook.DeliveryStatus(c.Query("status")), EventType: c.Query("event_type")}
 	if _, ok := c.GetQuery("status"); ok && !webhook.ValidDeliveryStatus(string(f.Status)) {
 		err = mergeInvalid(err, "status", "must be one of pending, succeeded, failed, cancelled")
 	}
@@ -26,7 +25,7 @@ func (a *API) listDeliveries(c *gin.Context) {
 	if !ok {
 		return
 	}
-	page, err := a.store.ListDeliveries(c.Request.Context(), e.TenantID, e.ID, f, cursor, limit)
+	page, err := a.history.ListDeliveries(c.Request.Context(), e.TenantID, e.ID, f, cursor, limit)
 	if err != nil {
 		fail(c, a.log, err)
 		return
@@ -36,7 +35,7 @@ func (a *API) listDeliveries(c *gin.Context) {
 
 func (a *API) getDelivery(c *gin.Context) {
 	ctx := c.Request.Context()
-	d, attempts, err := a.store.DeliveryAttempts(ctx, tenantOf(c), c.Param("id"))
+	d, attempts, err := a.history.DeliveryAttempts(ctx, tenantOf(c), c.Param("id"))
 	if err != nil {
 		fail(c, a.log, err)
 		return
@@ -55,7 +54,7 @@ func (a *API) getDelivery(c *gin.Context) {
 // ladder: 409 if it is pending.
 func (a *API) retryDelivery(c *gin.Context) {
 	ctx := c.Request.Context()
-	d, err := a.store.GetDelivery(ctx, tenantOf(c), c.Param("id"))
+	d, err := a.history.GetDelivery(ctx, tenantOf(c), c.Param("id"))
 	if err != nil {
 		fail(c, a.log, err)
 		return
@@ -68,7 +67,7 @@ func (a *API) retryDelivery(c *gin.Context) {
 		fail(c, a.log, err)
 		return
 	}
-	d, err = a.store.GetDelivery(ctx, d.TenantID, d.ID)
+	d, err = a.history.GetDelivery(ctx, d.TenantID, d.ID)
 	if err != nil {
 		fail(c, a.log, err)
 		return

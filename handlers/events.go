@@ -174,7 +174,7 @@ func (a *API) listEvents(c *gin.Context) {
 		fail(c, a.log, err)
 		return
 	}
-	page, err := a.store.ListEvents(c.Request.Context(), tenantOf(c), typ, cursor, limit)
+	page, err := a.history.ListEvents(c.Request.Context(), tenantOf(c), typ, cursor, limit)
 	if err != nil {
 		fail(c, a.log, err)
 		return
@@ -184,7 +184,7 @@ func (a *API) listEvents(c *gin.Context) {
 
 func (a *API) getEvent(c *gin.Context) {
 	ctx := c.Request.Context()
-	ev, byWebhook, err := a.store.GetEvent(ctx, tenantOf(c), c.Param("id"))
+	ev, byWebhook, err := a.history.GetEvent(ctx, tenantOf(c), c.Param("id"))
 	if err != nil {
 		fail(c, a.log, err)
 		return
@@ -194,7 +194,7 @@ func (a *API) getEvent(c *gin.Context) {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	ds, err := a.store.GetDeliveries(ctx, ev.TenantID, ids)
+	ds, err := a.history.GetDeliveries(ctx, ev.TenantID, ids)
 	if err != nil {
 		fail(c, a.log, err)
 		return
@@ -229,7 +229,7 @@ func (a *API) eventTypes(c *gin.Context) {
 			out = append(out, item{t.Type, t.Description})
 		}
 	} else {
-		types, err := a.store.EventTypes(c.Request.Context(), tenantOf(c))
+		types, err := a.history.EventTypes(c.Request.Context(), tenantOf(c))
 		if err != nil {
 			fail(c, a.log, err)
 			return

@@ -120,7 +120,7 @@ func (a *API) createPortalSession(c *gin.Context) {
 	now := a.now()
 	ps := &webhook.PortalSession{ID: webhook.NewID(webhook.PrefixPortalSession, now), TenantID: tenantOf(c),
 		Token: webhook.NewPortalToken(tenantOf(c)), Capabilities: caps, ExpiresAt: now.Add(time.Duration(expiresIn) * time.Second)}
-	if err := a.store.CreatePortalSession(c.Request.Context(), ps); err != nil {
+	if err := a.portals.CreatePortalSession(c.Request.Context(), ps); err != nil {
 		fail(c, a.log, err)
 		return
 	}
@@ -129,7 +129,7 @@ func (a *API) createPortalSession(c *gin.Context) {
 }
 
 func (a *API) revokePortalSession(c *gin.Context) {
-	if err := a.store.RevokePortalSession(c.Request.Context(), tenantOf(c), c.Param("id")); err != nil {
+	if err := a.portals.RevokePortalSession(c.Request.Context(), tenantOf(c), c.Param("id")); err != nil {
 		fail(c, a.log, err)
 		return
 	}
@@ -137,7 +137,7 @@ func (a *API) revokePortalSession(c *gin.Context) {
 }
 
 func (a *API) revokePortalSessions(c *gin.Context) {
-	if err := a.store.RevokePortalSessions(c.Request.Context(), tenantOf(c)); err != nil {
+	if err := a.portals.RevokePortalSessions(c.Request.Context(), tenantOf(c)); err != nil {
 		fail(c, a.log, err)
 		return
 	}
@@ -176,7 +176,7 @@ func (a *API) webhookStats(c *gin.Context) {
 	if !ok {
 		return
 	}
-	buckets, err := a.store.WebhookStats(c.Request.Context(), e.TenantID, e.ID, a.now(), hours)
+	buckets, err := a.webhooks.WebhookStats(c.Request.Context(), e.TenantID, e.ID, a.now(), hours)
 	if err != nil {
 		fail(c, a.log, err)
 		return

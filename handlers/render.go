@@ -6,7 +6,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/tidingshq/tidings/redisstore"
 	"github.com/tidingshq/tidings/webhook"
 )
 
@@ -64,7 +63,7 @@ type listJSON[T any] struct {
 	NextCursor *string `json:"next_cursor"`
 }
 
-func renderList[S, T any](p redisstore.Page[S], f func(S) T) listJSON[T] {
+func renderList[S, T any](p webhook.Page[S], f func(S) T) listJSON[T] {
 	out := listJSON[T]{Data: make([]T, 0, len(p.Items))}
 	for _, it := range p.Items {
 		out.Data = append(out.Data, f(it))
@@ -99,7 +98,7 @@ func listParams(c *gin.Context, idPrefix string, allowed ...string) (cursor stri
 		}
 	}
 	if v, ok := c.GetQuery("cursor"); ok {
-		id, good := redisstore.DecodeCursor(v, idPrefix)
+		id, good := webhook.DecodeCursor(v, idPrefix)
 		if !good || v == "" {
 			ve.Add("cursor", "is not a cursor returned by this list")
 		}

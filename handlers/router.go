@@ -12,7 +12,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/tidingshq/tidings/redisstore"
 	"github.com/tidingshq/tidings/tasks"
 	"github.com/tidingshq/tidings/webhook"
 )
@@ -49,23 +48,29 @@ type Options struct {
 
 // API holds the handlers' dependencies.
 type API struct {
-	store *redisstore.Store
-	queue *tasks.Queue
-	opts  Options
-	val   *validation
-	log   *slog.Logger
-	now   func() time.Time
+	creds    credentials
+	tenants  tenantStore
+	webhooks webhookStore
+	history  logReader
+	portals  portalStore
+	ping     func(context.Context) error
+	queue    *tasks.Queue
+	opts     Options
+	val      *validation
+	log      *slog.Logger
+	now      func() time.Time
 }
 
 // New returns the API.
-func New(store *redisstore.Store, queue *tasks.Queue, opts Options, log *slog.Logger) *API {
+func New(store Store, queue *tasks.Queue, opts Options, log *slog.Logger) *API {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	if opts.Published == nil {
 		opts.Published = func() {}
 	}
-	a := &API{store: store, queue: queue, opts: opts, log: log, now: opts.Now}
+	a := &API{creds: store, tenants: store, webhooks: store, history: store, portals: store, ping: store.Ping,
+		queue: queue, opts: opts, log: log, now: opts.Now}
 	a.val = newValidation(&a.opts)
 	return a
 }
@@ -83,7 +88,7 @@ func (a *API) Router() *gin.Engine {
 		abort(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this route", nil)
 	})
 
-	Health(r, a.store.Ping, a.opts.Metrics)
+	Health(r, a.ping, a.opts.Metrics)
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", a.opts.OpenAPI) })
 	r.GET("/docs", func(c *gin.Context) {
 		// The page loads nothing: no script, no request to any host.

@@ -27,7 +27,7 @@ func (a *API) createTenant(c *gin.Context) {
 	now := a.now()
 	t := &webhook.Tenant{ID: webhook.NewID(webhook.PrefixTenant, now), Name: req.Name, CreatedAt: now}
 	key := &webhook.APIKey{ID: webhook.NewID(webhook.PrefixKey, now), TenantID: t.ID, Value: webhook.NewAPIKey(), CreatedAt: now}
-	if err := a.store.CreateTenant(c.Request.Context(), t, key); err != nil {
+	if err := a.tenants.CreateTenant(c.Request.Context(), t, key); err != nil {
 		fail(c, a.log, err)
 		return
 	}
@@ -40,7 +40,7 @@ func (a *API) listTenants(c *gin.Context) {
 		fail(c, a.log, err)
 		return
 	}
-	page, err := a.store.ListTenants(c.Request.Context(), cursor, limit)
+	page, err := a.tenants.ListTenants(c.Request.Context(), cursor, limit)
 	if err != nil {
 		fail(c, a.log, err)
 		return
@@ -52,13 +52,13 @@ func (a *API) listTenants(c *gin.Context) {
 
 func (a *API) createKey(c *gin.Context) {
 	id := c.Param("id")
-	if _, err := a.store.GetTenant(c.Request.Context(), id); err != nil {
+	if _, err := a.tenants.GetTenant(c.Request.Context(), id); err != nil {
 		fail(c, a.log, err)
 		return
 	}
 	now := a.now()
 	key := &webhook.APIKey{ID: webhook.NewID(webhook.PrefixKey, now), TenantID: id, Value: webhook.NewAPIKey(), CreatedAt: now}
-	if err := a.store.AddAPIKey(c.Request.Context(), key); err != nil {
+	if err := a.tenants.AddAPIKey(c.Request.Context(), key); err != nil {
 		fail(c, a.log, err)
 		return
 	}
@@ -66,7 +66,7 @@ func (a *API) createKey(c *gin.Context) {
 }
 
 func (a *API) deleteKey(c *gin.Context) {
-	if err := a.store.DeleteAPIKey(c.Request.Context(), c.Param("id"), c.Param("key_id")); err != nil {
+	if err := a.tenants.DeleteAPIKey(c.Request.Context(), c.Param("id"), c.Param("key_id")); err != nil {
 		fail(c, a.log, err)
 		return
 	}

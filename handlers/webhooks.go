@@ -124,7 +124,7 @@ func (a *API) createWebhook(c *gin.Context) {
 	if !spec.Active {
 		e.Status = webhook.StatusPaused
 	}
-	if err := a.store.CreateEndpoint(c.Request.Context(), e); err != nil {
+	if err := a.webhooks.CreateEndpoint(c.Request.Context(), e); err != nil {
 		fail(c, a.log, err)
 		return
 	}
@@ -163,7 +163,7 @@ func (a *API) listWebhooks(c *gin.Context) {
 		fail(c, a.log, err)
 		return
 	}
-	page, err := a.store.ListEndpoints(c.Request.Context(), tenantOf(c), status, cursor, limit)
+	page, err := a.webhooks.ListEndpoints(c.Request.Context(), tenantOf(c), status, cursor, limit)
 	if err != nil {
 		fail(c, a.log, err)
 		return
@@ -183,7 +183,7 @@ func mergeInvalid(err error, field, reason string) error {
 
 // endpoint loads the webhook named in the path, of the caller's tenant.
 func (a *API) endpoint(c *gin.Context) (*webhook.Endpoint, bool) {
-	e, err := a.store.GetEndpoint(c.Request.Context(), tenantOf(c), c.Param("id"))
+	e, err := a.webhooks.GetEndpoint(c.Request.Context(), tenantOf(c), c.Param("id"))
 	if err != nil {
 		fail(c, a.log, err)
 		return nil, false
@@ -226,7 +226,7 @@ func (a *API) updateWebhook(c *gin.Context, replace bool) {
 	ctx := c.Request.Context()
 	spec.store(e)
 	e.UpdatedAt = a.now()
-	if err := a.store.SaveSettings(ctx, e); err != nil {
+	if err := a.webhooks.SaveSettings(ctx, e); err != nil {
 		fail(c, a.log, err)
 		return
 	}
@@ -250,7 +250,7 @@ func (a *API) applyActive(ctx context.Context, e *webhook.Endpoint, active bool)
 	default:
 		return nil
 	}
-	_, err := a.store.SetStatus(ctx, e.TenantID, e.ID, e.Status, e.DisabledReason)
+	_, err := a.webhooks.SetStatus(ctx, e.TenantID, e.ID, e.Status, e.DisabledReason)
 	return err
 }
 
@@ -268,7 +268,7 @@ func (a *API) enableWebhook(c *gin.Context) {
 		return
 	}
 	e.Status, e.DisabledReason, e.FailureCount, e.ExhaustedStreak = webhook.StatusActive, "", 0, 0
-	if _, err := a.store.SetStatus(c.Request.Context(), e.TenantID, e.ID, e.Status, ""); err != nil {
+	if _, err := a.webhooks.SetStatus(c.Request.Context(), e.TenantID, e.ID, e.Status, ""); err != nil {
 		fail(c, a.log, err)
 		return
 	}
@@ -312,7 +312,7 @@ func (a *API) rotateSecret(c *gin.Context) {
 		e.Secret = *req.Secret
 	}
 	e.UpdatedAt = now
-	if err := a.store.SaveSettings(c.Request.Context(), e); err != nil {
+	if err := a.webhooks.SaveSettings(c.Request.Context(), e); err != nil {
 		fail(c, a.log, err)
 		return
 	}

@@ -109,14 +109,8 @@ func (s *Store) DeliveryAttempts(ctx context.Context, tenantID, id string) (*web
 	return d, out, nil
 }
 
-// DeliveryFilter narrows a webhook's delivery list.
-type DeliveryFilter struct {
-	Status    webhook.DeliveryStatus
-	EventType string
-}
-
 // ListDeliveries pages through a webhook's deliveries, newest first.
-func (s *Store) ListDeliveries(ctx context.Context, tenantID, webhookID string, f DeliveryFilter, cursor string, limit int) (Page[*webhook.Delivery], error) {
+func (s *Store) ListDeliveries(ctx context.Context, tenantID, webhookID string, f webhook.DeliveryFilter, cursor string, limit int) (webhook.Page[*webhook.Delivery], error) {
 	return scanIndex(ctx, streamIndex(s.rdb, keyWebhookDeliveries(tenantID, webhookID), webhook.PrefixDelivery), cursor, limit, func(ids []string) ([]*webhook.Delivery, []string, error) {
 		ds, err := s.GetDeliveries(ctx, tenantID, ids)
 		if err != nil {

@@ -129,7 +129,7 @@ func (s *Store) getEndpoints(ctx context.Context, tenantID string, ids []string)
 
 // ListEndpoints pages through a tenant's webhooks, newest first, optionally
 // only those with the given status.
-func (s *Store) ListEndpoints(ctx context.Context, tenantID string, status webhook.EndpointStatus, cursor string, limit int) (Page[*webhook.Endpoint], error) {
+func (s *Store) ListEndpoints(ctx context.Context, tenantID string, status webhook.EndpointStatus, cursor string, limit int) (webhook.Page[*webhook.Endpoint], error) {
 	return scanIndex(ctx, zsetIndex(s.rdb, keyWebhooks(tenantID)), cursor, limit, func(ids []string) ([]*webhook.Endpoint, []string, error) {
 		all, kept, err := s.getEndpoints(ctx, tenantID, ids)
 		if err != nil || status == "" {

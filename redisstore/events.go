@@ -268,7 +268,7 @@ func (s *Store) GetEvent(ctx context.Context, tenantID, id string) (*webhook.Eve
 // ListEvents pages through a tenant's events newest first, optionally of one
 // type (filtered while paging: a per-type index would cost more memory per
 // event than it saves). Events past retention have left the index.
-func (s *Store) ListEvents(ctx context.Context, tenantID, eventType, cursor string, limit int) (Page[*webhook.Event], error) {
+func (s *Store) ListEvents(ctx context.Context, tenantID, eventType, cursor string, limit int) (webhook.Page[*webhook.Event], error) {
 	return scanIndex(ctx, streamIndex(s.rdb, keyEvents(tenantID), webhook.PrefixEvent), cursor, limit, func(ids []string) ([]*webhook.Event, []string, error) {
 		if len(ids) == 0 {
 			return nil, nil, nil

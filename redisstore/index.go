@@ -51,7 +51,7 @@ func zsetIndex(rdb redis.UniversalClient, key string) index {
 }
 
 // streamIndex is a stream index of IDs with the given prefix: a position is
-// the prefix and an entry ID (so a cursor names its list, as DecodeCursor
+// the prefix and an entry ID (so a cursor names its list, as webhook.DecodeCursor
 // checks).
 func streamIndex(rdb redis.UniversalClient, key, prefix string) index {
 	return func(ctx context.Context, after string, n int) ([]string, []string, error) {

@@ -109,13 +109,6 @@ func (s *Store) RevokePortalSessions(ctx context.Context, tenantID string) error
 	return nil
 }
 
-// StatsBucket is one hour of a webhook's attempts.
-type StatsBucket struct {
-	Start     time.Time
-	Succeeded int
-	Failed    int
-}
-
 // statsField is the field of an attempt's hour and outcome in its day's
 // stats hash, and when that hash expires: a log retention after the day ends.
 func statsField(at time.Time, succeeded bool, retention time.Duration) (day int64, field string, expireAtMs int64) {
@@ -132,7 +125,7 @@ func statsField(at time.Time, succeeded bool, retention time.Duration) (day int6
 // WebhookStats returns a webhook's attempts per hour by outcome for the
 // hours hours ending with the one that holds until, oldest first, zeros
 // included.
-func (s *Store) WebhookStats(ctx context.Context, tenantID, webhookID string, until time.Time, hours int) ([]StatsBucket, error) {
+func (s *Store) WebhookStats(ctx context.Context, tenantID, webhookID string, until time.Time, hours int) ([]webhook.StatsBucket, error) {
 	last := until.Unix() - until.Unix()%3600
 	first := last - int64(hours-1)*3600
 	p := s.rdb.Pipeline()
@@ -149,11 +142,11 @@ func (s *Store) WebhookStats(ctx context.Context, tenantID, webhookID string, un
 			counts[k] = atoi(v)
 		}
 	}
-	out := make([]StatsBucket, hours)
+	out := make([]webhook.StatsBucket, hours)
 	for i := range out {
 		h := first + int64(i)*3600
 		key := strconv.FormatInt(h, 10)
-		out[i] = StatsBucket{Start: time.Unix(h, 0).UTC(), Succeeded: counts[key+":s"], Failed: counts[key+":f"]}
+		out[i] = webhook.StatsBucket{Start: time.Unix(h, 0).UTC(), Succeeded: counts[key+":s"], Failed: counts[key+":f"]}
 	}
 	return out, nil
 }

@@ -8,11 +8,9 @@ package redisstore
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -116,42 +114,15 @@ func unexpectedReply(op string, res any) error {
 	return fmt.Errorf("redisstore: %s: unexpected script reply %#v", op, res)
 }
 
-// Page is one page of a list.
-type Page[T any] struct {
-	Items      []T
-	NextCursor string // empty on the last page
-}
-
-// EncodeCursor makes an opaque cursor from the position of the last item of
-// a page (its ID, or its entry in a stream index: see index.go).
-func EncodeCursor(position string) string {
-	if position == "" {
-		return ""
-	}
-	return base64.RawURLEncoding.EncodeToString([]byte(position))
-}
-
-// DecodeCursor reads a cursor made by EncodeCursor; "" is the first page.
-func DecodeCursor(c, prefix string) (string, bool) {
-	if c == "" {
-		return "", true
-	}
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || !strings.HasPrefix(string(b), prefix) || len(b) > 64 {
-		return "", false
-	}
-	return string(b), true
-}
-
 // scanIndex walks an index newest first from after cursor, asking keep
 // which IDs of each batch to return, until limit are kept or the index ends.
 // keep returns the kept items and their IDs. At most maxScan IDs are
 // examined per call, so a rare filter answers a short page with a cursor
 // rather than walking a huge index.
 func scanIndex[T any](ctx context.Context, idx index, cursor string, limit int,
-	keep func(ids []string) ([]T, []string, error)) (Page[T], error) {
+	keep func(ids []string) ([]T, []string, error)) (webhook.Page[T], error) {
 	const maxScan = 5000
-	var page Page[T]
+	var page webhook.Page[T]
 	var keptPositions []string
 	after := cursor
 	scanned := 0
@@ -179,7 +150,7 @@ func scanIndex[T any](ctx context.Context, idx index, cursor string, limit int,
 		scanned += len(ids)
 		if len(page.Items) > limit {
 			page.Items = page.Items[:limit]
-			page.NextCursor = EncodeCursor(keptPositions[limit-1])
+			page.NextCursor = webhook.EncodeCursor(keptPositions[limit-1])
 			return page, nil
 		}
 		if len(ids) < batch {
@@ -187,7 +158,7 @@ func scanIndex[T any](ctx context.Context, idx index, cursor string, limit int,
 		}
 		after = positions[len(positions)-1]
 		if scanned >= maxScan {
-			page.NextCursor = EncodeCursor(after)
+			page.NextCursor = webhook.EncodeCursor(after)
 			return page, nil
 		}
 	}

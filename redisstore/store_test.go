@@ -214,7 +214,7 @@ func TestUnrecordedDelivery(t *testing.T) {
 	if d, attempts, err := s.DeliveryAttempts(ctx, ten, ds[1].ID); err != nil || d.WebhookID != "wh_b" || len(attempts) != 0 {
 		t.Errorf("DeliveryAttempts = %+v %v, %v", d, attempts, err)
 	}
-	page, err := s.ListDeliveries(ctx, ten, ep.ID, DeliveryFilter{Status: webhook.DeliveryPending}, "", 10)
+	page, err := s.ListDeliveries(ctx, ten, ep.ID, webhook.DeliveryFilter{Status: webhook.DeliveryPending}, "", 10)
 	if err != nil || len(page.Items) != 2 || page.Items[0].ID != ds[0].ID { // and the fixture's
 		t.Errorf("ListDeliveries = %+v, %v", page.Items, err)
 	}
@@ -314,7 +314,7 @@ func TestStreamIndex(t *testing.T) {
 		if page.NextCursor == "" {
 			break
 		}
-		cursor, _ = DecodeCursor(page.NextCursor, webhook.PrefixEvent)
+		cursor, _ = webhook.DecodeCursor(page.NextCursor, webhook.PrefixEvent)
 	}
 	if want := []string{evs[3].ID, evs[2].ID, evs[1].ID, evs[0].ID, first.ID}; !reflect.DeepEqual(listed, want) {
 		t.Errorf("listed %v, want %v", listed, want)

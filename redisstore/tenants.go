@@ -48,7 +48,7 @@ func (s *Store) GetTenant(ctx context.Context, id string) (*webhook.Tenant, erro
 }
 
 // ListTenants pages through tenants, newest first.
-func (s *Store) ListTenants(ctx context.Context, cursor string, limit int) (Page[*webhook.Tenant], error) {
+func (s *Store) ListTenants(ctx context.Context, cursor string, limit int) (webhook.Page[*webhook.Tenant], error) {
 	return scanIndex(ctx, zsetIndex(s.rdb, keyTenants), cursor, limit, func(ids []string) ([]*webhook.Tenant, []string, error) {
 		p := s.rdb.Pipeline()
 		cmds := make([]*redis.MapStringStringCmd, len(ids))

@@ -300,3 +300,10 @@ type IdempotencyRecord struct {
 	Response    []byte   // the first response, once accepted
 	TTL         time.Duration
 }
+
+// StatsBucket is one hour of a webhook's attempts by outcome.
+type StatsBucket struct {
+	Start     time.Time
+	Succeeded int
+	Failed    int
+}
