@@ -35,6 +35,17 @@ func invalid(field, reason string) error {
 	return &webhook.ValidationError{Fields: map[string]string{field: reason}}
 }
 
+// conflictOn is the 409 of a domain conflict (one of codes) caused by one
+// field of the request, named in its details.
+func conflictOn(err error, field string) error {
+	for _, m := range codes {
+		if errors.Is(err, m.err) {
+			return &apiError{status: m.status, code: m.code, message: m.message, details: map[string]string{field: m.message}}
+		}
+	}
+	return err
+}
+
 // codes maps domain errors to HTTP, in one table.
 var codes = []struct {
 	err     error

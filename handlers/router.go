@@ -133,6 +133,7 @@ func (a *API) Router() *gin.Engine {
 	t.GET("/webhooks/:id/stats", a.webhookStats)
 
 	t.POST("/events", a.payloadLimit, a.publish)
+	t.POST("/events/batch", a.payloadLimit, a.publishBatch)
 	t.GET("/events", a.listEvents)
 	t.GET("/events/:id", a.getEvent)
 	t.GET("/event-types", a.eventTypes)

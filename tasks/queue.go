@@ -28,8 +28,11 @@ type queueStore interface {
 	DeleteEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery, idem *webhook.IdempotencyRecord) error
 	GetEvent(ctx context.Context, tenantID, id string) (*webhook.Event, map[string]string, error)
 	ClaimIdempotency(ctx context.Context, tenantID string, keys []string, fingerprint string, lease time.Duration) (*webhook.IdempotencyRecord, error)
-	CompleteIdempotency(ctx context.Context, tenantID string, rec *webhook.IdempotencyRecord) error
-	ReleaseIdempotency(ctx context.Context, tenantID string, keys []string, fingerprint string) error
+	CompleteIdempotency(ctx context.Context, tenantID string, recs ...*webhook.IdempotencyRecord) error
+	ReleaseIdempotency(ctx context.Context, tenantID string, keys []string, fingerprints ...string) error
+	ClaimIdempotencyBatch(ctx context.Context, tenantID string, keys, fingerprints []string, lease time.Duration) ([]*webhook.IdempotencyRecord, bool, error)
+	CreateEvents(ctx context.Context, tenantID string, pubs []webhook.Publication, batch *webhook.IdempotencyRecord) error
+	DeleteEvents(ctx context.Context, tenantID string, pubs []webhook.Publication, batch *webhook.IdempotencyRecord) error
 	EventsBetween(ctx context.Context, tenantID, webhookID string, since, until time.Time, after string, limit int) ([]*webhook.Event, []string, string, error)
 	GetDeliveries(ctx context.Context, tenantID string, ids []string) ([]*webhook.Delivery, error)
 	AddDeliveries(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery) error
