@@ -53,6 +53,7 @@ var codes = []struct {
 	code    string
 	message string
 }{
+	{webhook.ErrKeyRevoked, http.StatusUnauthorized, "unauthorized", "missing or invalid bearer token"},
 	{webhook.ErrNotFound, http.StatusNotFound, "not_found", "resource not found"},
 	{webhook.ErrIdempotencyKeyMismatch, http.StatusConflict, "idempotency_key_mismatch", "this idempotency key was used with a different request body"},
 	{webhook.ErrIdempotencyKeyInUse, http.StatusConflict, "idempotency_key_in_use", "a request with this idempotency key is still being processed"},

@@ -94,6 +94,7 @@ func (a *API) publish(c *gin.Context) {
 		err = a.replicated(ctx, mark, tenantID, out)
 	}
 	if err != nil {
+		a.forgetRevoked(c, err)
 		fail(c, a.log, err)
 		return
 	}
@@ -199,6 +200,7 @@ func (a *API) publishBatch(c *gin.Context) {
 		err = a.queue.Replicated(ctx, mark, tenantID, webhooksOf(out.Data...))
 	}
 	if err != nil {
+		a.forgetRevoked(c, err)
 		fail(c, a.log, err)
 		return
 	}

@@ -96,6 +96,9 @@ func (q *Queue) PublishOnce(ctx context.Context, r Request) (resp []byte, replay
 // stopped); webhook.ErrIdempotencyKeyMismatch when it is not the same;
 // webhook.ErrIdempotencyKeyInUse while the first request still runs.
 func (q *Queue) replay(ctx context.Context, tenantID string, rec *webhook.IdempotencyRecord, fingerprint string) ([]byte, error) {
+	if err := q.store.ConfirmKey(ctx, tenantID); err != nil {
+		return nil, err
+	}
 	switch {
 	case rec.Fingerprint != fingerprint:
 		return nil, webhook.ErrIdempotencyKeyMismatch

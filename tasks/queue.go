@@ -23,6 +23,7 @@ type queueStore interface {
 	Rerun(ctx context.Context, d *webhook.Delivery, extra int, trigger string) error
 	UndoRerun(ctx context.Context, d *webhook.Delivery) (bool, error)
 	AllEndpoints(ctx context.Context, tenantID string) ([]*webhook.Endpoint, error)
+	ConfirmKey(ctx context.Context, tenantID string) error
 	GetEndpoint(ctx context.Context, tenantID, id string) (*webhook.Endpoint, error)
 	CreateEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery, test bool, idem *webhook.IdempotencyRecord) error
 	DeleteEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery, idem *webhook.IdempotencyRecord) error

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tidingshq/tidings/redistest"
 )
 
 // batchOf is a batch body of the given events.
@@ -226,4 +228,43 @@ func TestBatchPublish(t *testing.T) {
 			t.Errorf("%d requests, want %d", rc.count(), total)
 		}
 	})
+}
+
+// An API key that publishes is kept by each API process, and a revoked one
+// stops publishing at once, in the process that revoked it and in another.
+func TestRevokedKeyStopsPublishingAtOnce(t *testing.T) {
+	url, _ := redistest.New(t)
+	a := startCmd(t, "api", testEnv(url, nil))
+	b := startCmd(t, "api", testEnv(url, nil))
+	ten, key := a.tenant("acme")
+	second := a.must(201, "POST", "/v1/tenants/"+ten+"/keys", adminToken, nil)
+	key2 := second.str("api_key")
+	event := `{"type":"batch.done","data":{}}`
+	for _, in := range []*instance{a, b} { // each process keeps the key
+		for range 3 {
+			in.must(202, "POST", "/v1/events", key2, event)
+			in.must(202, "POST", "/v1/events/batch", key2, batchOf(event))
+		}
+	}
+	in := b
+	keyed := in.must(202, "POST", "/v1/events", key2, event, "Idempotency-Key", "before-revoke")
+	a.must(204, "DELETE", "/v1/tenants/"+ten+"/keys/"+second.str("id"), adminToken, nil)
+	for _, in := range []*instance{b, a} {
+		for _, r := range []response{
+			in.call("POST", "/v1/events", key2, event),
+			in.call("POST", "/v1/events/batch", key2, batchOf(event)),
+			in.call("POST", "/v1/events", key2, event, "Idempotency-Key", "before-revoke"),
+			in.call("POST", "/v1/events", key2, event),
+		} {
+			if r.Status != 401 || r.str("error", "code") != "unauthorized" {
+				t.Errorf("publish with a revoked key = %d %s", r.Status, r.Raw)
+			}
+		}
+	}
+	if keyed.str("id") == "" {
+		t.Fatal("no event before the revocation")
+	}
+	// The tenant's other key still publishes, in both.
+	a.must(202, "POST", "/v1/events", key, event)
+	b.must(202, "POST", "/v1/events/batch", key, batchOf(event))
 }
