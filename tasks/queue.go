@@ -63,6 +63,7 @@ type Queue struct {
 	log       *slog.Logger
 	rec       Recorder
 	replicas  replicaWaiter // nil: acknowledge without waiting
+	script    *scriptQueue // nil: tasks go through the client
 }
 
 // NewQueue returns a Queue. The client and inspector share the process's
@@ -124,10 +125,14 @@ func (q *Queue) Replicated(ctx context.Context, mark, tenantID string, webhookID
 // Settings returns the delivery settings.
 func (q *Queue) Settings() Settings { return q.settings }
 
-// Enqueue queues one task per delivery, a fan-out's up to enqueueParallel
-// at a time (Asynq enqueues one task per round trip). A delivery already
-// queued (TaskID conflict) counts as queued.
+// Enqueue queues one task per delivery: all in one script (UseScript), or
+// through the client, a fan-out's up to enqueueParallel at a time (Asynq
+// enqueues one task per round trip). A delivery already queued (TaskID
+// conflict) counts as queued.
 func (q *Queue) Enqueue(ctx context.Context, ds []*webhook.Delivery) error {
+	if q.script != nil && len(ds) > 0 {
+		return q.script.enqueueAll(ctx, ds, q.settings)
+	}
 	errs := make([]error, len(ds))
 	sem := make(chan struct{}, enqueueParallel)
 	var wg sync.WaitGroup
