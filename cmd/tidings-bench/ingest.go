@@ -79,6 +79,7 @@ func (b *bench) ginFloor() (rate float64, cpu string) {
 		panic(err)
 	}
 	c := exec.Command(exe)
+	c.SysProcAttr = diesWithUs()
 	c.Env = append(os.Environ(), floorEnv+"="+b.redisURL)
 	var out syncBuf
 	c.Stdout, c.Stderr = &out, &out

@@ -30,6 +30,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -102,6 +103,7 @@ type bench struct {
 	procs    []*exec.Cmd
 	nodes    []*exec.Cmd // -cluster: the cluster's redis-server processes
 	only     []string    // measures to run; all when empty
+	outs     []*syncBuf  // the output of every process spawned, shown when a request fails
 
 	commandStats bool
 }
@@ -134,6 +136,7 @@ func newBench(n int, redisArgs []string) (*bench, error) {
 	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 		"--dir", dir, "--maxmemory-policy", "noeviction", "--logfile", filepath.Join(dir, "redis.log")}, redisArgs...)
 	b.redis = exec.Command("redis-server", args...)
+	b.redis.SysProcAttr = diesWithUs()
 	if err := b.redis.Start(); err != nil {
 		return nil, fmt.Errorf("redis-server: %w", err)
 	}
@@ -439,15 +442,17 @@ func (b *bench) httpFloor() float64 {
 // spawn starts a tidings process and returns its base URL.
 func (b *bench) spawn(cmd string, extra ...string) (string, *exec.Cmd) {
 	c := exec.Command(b.bin, cmd)
+	c.SysProcAttr = diesWithUs()
 	c.Env = append(os.Environ(), "TIDINGS_REDIS_URL="+b.redisURL, "TIDINGS_ADMIN_TOKEN="+adminToken, "TIDINGS_HTTP_ADDR=127.0.0.1:0",
 		"TIDINGS_ALLOW_HTTP=true", "TIDINGS_ALLOW_PRIVATE_NETWORKS=true", "TIDINGS_LOG_LEVEL=warn")
 	c.Env = append(c.Env, extra...)
-	var out syncBuf
-	c.Stdout, c.Stderr = &out, &out
+	out := &syncBuf{}
+	c.Stdout, c.Stderr = out, out
 	if err := c.Start(); err != nil {
 		panic(err)
 	}
 	b.procs = append(b.procs, c)
+	b.outs = append(b.outs, out)
 	re := regexp.MustCompile(`(?m)^(?:API listening on|Worker health on) (http://\S+)$`)
 	for i := 0; ; i++ {
 		if m := re.FindStringSubmatch(out.String()); m != nil {
@@ -647,10 +652,19 @@ func (b *bench) postAs(hc *http.Client, api, token, path, body string) []byte {
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode >= 300 {
-		panic(fmt.Sprintf("POST %s: %d %s", path, resp.StatusCode, raw))
+		logs := ""
+		for _, o := range b.outs {
+			logs += o.String()
+		}
+		panic(fmt.Sprintf("POST %s: %d %s\ntidings output:\n%s", path, resp.StatusCode, raw, logs))
 	}
 	return raw
 }
+
+// diesWithUs makes a child process end with this one, even when a panic
+// ends it without its deferred cleanup: an orphan would keep its port, its
+// CPU and any lock (flock) this process was started under.
+func diesWithUs() *syscall.SysProcAttr { return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} }
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
