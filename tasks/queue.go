@@ -63,7 +63,7 @@ type Queue struct {
 	log       *slog.Logger
 	rec       Recorder
 	replicas  replicaWaiter // nil: acknowledge without waiting
-	script    *scriptQueue // nil: tasks go through the client
+	script    *scriptQueue  // nil: tasks go through the client
 }
 
 // NewQueue returns a Queue. The client and inspector share the process's
