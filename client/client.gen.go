@@ -369,6 +369,30 @@ type AttemptErrorClass string
 // AttemptTrigger defines model for Attempt.Trigger.
 type AttemptTrigger string
 
+// BatchAccepted defines model for BatchAccepted.
+type BatchAccepted struct {
+	Data []struct {
+		ClientId *string `json:"client_id,omitempty"`
+
+		// CreatedAt Example: 2026-11-22T10:35:00.000Z
+		CreatedAt  Time `json:"created_at"`
+		Deliveries []struct {
+			Id        string `json:"id"`
+			WebhookId string `json:"webhook_id"`
+		} `json:"deliveries"`
+		Id string `json:"id"`
+
+		// Replayed true: this event's client id was accepted before; nothing was created for it
+		Replayed *bool  `json:"replayed,omitempty"`
+		Type     string `json:"type"`
+	} `json:"data"`
+}
+
+// BatchRequest defines model for BatchRequest.
+type BatchRequest struct {
+	Events []EventRequest `json:"events"`
+}
+
 // Capability defines model for Capability.
 type Capability string
 
@@ -795,6 +819,13 @@ type PublishEventParams struct {
 	IdempotencyKey *string       `json:"Idempotency-Key,omitempty"`
 }
 
+// PublishEventBatchParams defines parameters for PublishEventBatch.
+type PublishEventBatchParams struct {
+	// TenantHeader with the admin token: the tenant to act as
+	TenantHeader   *TenantHeader `json:"X-Tenant-ID,omitempty"`
+	IdempotencyKey *string       `json:"Idempotency-Key,omitempty"`
+}
+
 // GetEventParams defines parameters for GetEvent.
 type GetEventParams struct {
 	// TenantHeader with the admin token: the tenant to act as
@@ -931,6 +962,9 @@ type TestWebhookParams struct {
 
 // PublishEventJSONRequestBody defines body for PublishEvent for application/json ContentType.
 type PublishEventJSONRequestBody = EventRequest
+
+// PublishEventBatchJSONRequestBody defines body for PublishEventBatch for application/json ContentType.
+type PublishEventBatchJSONRequestBody = BatchRequest
 
 // CreatePortalSessionJSONRequestBody defines body for CreatePortalSession for application/json ContentType.
 type CreatePortalSessionJSONRequestBody = PortalSessionRequest
@@ -1085,6 +1119,24 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/events (the `PublishEvent` operationId).
 	PublishEvent(ctx context.Context, params *PublishEventParams, body PublishEventJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PublishEventBatchWithBody Publish 1-100 events at once; 202 means every event and every delivery task are in Redis
+	//
+	// Each event is answered, in order, as a single publish of it would be; an event whose client id was accepted before is answered with replayed true and creates nothing. Validation is all or nothing (a 422 names events[i].field). TIDINGS_MAX_PAYLOAD_BYTES applies to the whole body, and an Idempotency-Key covers the whole batch.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/events/batch (the `PublishEventBatch` operationId).
+	PublishEventBatchWithBody(ctx context.Context, params *PublishEventBatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PublishEventBatch Publish 1-100 events at once; 202 means every event and every delivery task are in Redis
+	//
+	// Each event is answered, in order, as a single publish of it would be; an event whose client id was accepted before is answered with replayed true and creates nothing. Validation is all or nothing (a 422 names events[i].field). TIDINGS_MAX_PAYLOAD_BYTES applies to the whole body, and an Idempotency-Key covers the whole batch.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/events/batch (the `PublishEventBatch` operationId).
+	PublishEventBatch(ctx context.Context, params *PublishEventBatchParams, body PublishEventBatchJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetEvent An event with its data and deliveries
 	//
@@ -1429,6 +1481,44 @@ func (c *Client) PublishEventWithBody(ctx context.Context, params *PublishEventP
 // Corresponds with POST /v1/events (the `PublishEvent` operationId).
 func (c *Client) PublishEvent(ctx context.Context, params *PublishEventParams, body PublishEventJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPublishEventRequest(c.Server, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PublishEventBatchWithBody Publish 1-100 events at once; 202 means every event and every delivery task are in Redis
+//
+// Each event is answered, in order, as a single publish of it would be; an event whose client id was accepted before is answered with replayed true and creates nothing. Validation is all or nothing (a 422 names events[i].field). TIDINGS_MAX_PAYLOAD_BYTES applies to the whole body, and an Idempotency-Key covers the whole batch.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/events/batch (the `PublishEventBatch` operationId).
+func (c *Client) PublishEventBatchWithBody(ctx context.Context, params *PublishEventBatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPublishEventBatchRequestWithBody(c.Server, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PublishEventBatch Publish 1-100 events at once; 202 means every event and every delivery task are in Redis
+//
+// Each event is answered, in order, as a single publish of it would be; an event whose client id was accepted before is answered with replayed true and creates nothing. Validation is all or nothing (a 422 names events[i].field). TIDINGS_MAX_PAYLOAD_BYTES applies to the whole body, and an Idempotency-Key covers the whole batch.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/events/batch (the `PublishEventBatch` operationId).
+func (c *Client) PublishEventBatch(ctx context.Context, params *PublishEventBatchParams, body PublishEventBatchJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPublishEventBatchRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2301,6 +2391,72 @@ func NewPublishEventRequestWithBody(server string, params *PublishEventParams, c
 	}
 
 	operationPath := fmt.Sprintf("/v1/events")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.TenantHeader != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Tenant-ID", *params.TenantHeader, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Tenant-ID", headerParam0)
+		}
+
+		if params.IdempotencyKey != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewPublishEventBatchRequest calls the generic PublishEventBatch builder with application/json body
+func NewPublishEventBatchRequest(server string, params *PublishEventBatchParams, body PublishEventBatchJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPublishEventBatchRequestWithBody(server, params, "application/json", bodyReader)
+}
+
+// NewPublishEventBatchRequestWithBody constructs an http.Request for the PublishEventBatch method, with any body, and a specified content type
+func NewPublishEventBatchRequestWithBody(server string, params *PublishEventBatchParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/events/batch")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -3699,6 +3855,24 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/events (the `PublishEvent` operationId).
 	PublishEventWithResponse(ctx context.Context, params *PublishEventParams, body PublishEventJSONRequestBody, reqEditors ...RequestEditorFn) (*PublishEventResponse, error)
 
+	// PublishEventBatchWithBodyWithResponse Publish 1-100 events at once; 202 means every event and every delivery task are in Redis
+	//
+	// Each event is answered, in order, as a single publish of it would be; an event whose client id was accepted before is answered with replayed true and creates nothing. Validation is all or nothing (a 422 names events[i].field). TIDINGS_MAX_PAYLOAD_BYTES applies to the whole body, and an Idempotency-Key covers the whole batch.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/events/batch (the `PublishEventBatch` operationId).
+	PublishEventBatchWithBodyWithResponse(ctx context.Context, params *PublishEventBatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PublishEventBatchResponse, error)
+
+	// PublishEventBatchWithResponse Publish 1-100 events at once; 202 means every event and every delivery task are in Redis
+	//
+	// Each event is answered, in order, as a single publish of it would be; an event whose client id was accepted before is answered with replayed true and creates nothing. Validation is all or nothing (a 422 names events[i].field). TIDINGS_MAX_PAYLOAD_BYTES applies to the whole body, and an Idempotency-Key covers the whole batch.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/events/batch (the `PublishEventBatch` operationId).
+	PublishEventBatchWithResponse(ctx context.Context, params *PublishEventBatchParams, body PublishEventBatchJSONRequestBody, reqEditors ...RequestEditorFn) (*PublishEventBatchResponse, error)
+
 	// GetEventWithResponse An event with its data and deliveries
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -4520,6 +4694,103 @@ func (r PublishEventResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PublishEventResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PublishEventBatchResponse202Headers the declared response headers of an HTTP 202 response for PublishEventBatch
+type PublishEventBatchResponse202Headers struct {
+	IdempotentReplayed *string
+}
+
+type PublishEventBatchResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *BatchAccepted
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *InvalidJSON
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *TooLarge
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *ValidationFailed
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *Unavailable
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *PublishEventBatchResponse202Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r PublishEventBatchResponse) GetJSON202() *BatchAccepted {
+	return r.JSON202
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r PublishEventBatchResponse) GetJSON400() *InvalidJSON {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PublishEventBatchResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r PublishEventBatchResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r PublishEventBatchResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r PublishEventBatchResponse) GetJSON413() *TooLarge {
+	return r.JSON413
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r PublishEventBatchResponse) GetJSON422() *ValidationFailed {
+	return r.JSON422
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r PublishEventBatchResponse) GetJSON503() *Unavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PublishEventBatchResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PublishEventBatchResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PublishEventBatchResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PublishEventBatchResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6334,6 +6605,36 @@ func (c *ClientWithResponses) PublishEventWithResponse(ctx context.Context, para
 	return ParsePublishEventResponse(rsp)
 }
 
+// PublishEventBatchWithBodyWithResponse Publish 1-100 events at once; 202 means every event and every delivery task are in Redis
+//
+// Each event is answered, in order, as a single publish of it would be; an event whose client id was accepted before is answered with replayed true and creates nothing. Validation is all or nothing (a 422 names events[i].field). TIDINGS_MAX_PAYLOAD_BYTES applies to the whole body, and an Idempotency-Key covers the whole batch.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/events/batch (the `PublishEventBatch` operationId).
+func (c *ClientWithResponses) PublishEventBatchWithBodyWithResponse(ctx context.Context, params *PublishEventBatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PublishEventBatchResponse, error) {
+	rsp, err := c.PublishEventBatchWithBody(ctx, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePublishEventBatchResponse(rsp)
+}
+
+// PublishEventBatchWithResponse Publish 1-100 events at once; 202 means every event and every delivery task are in Redis
+//
+// Each event is answered, in order, as a single publish of it would be; an event whose client id was accepted before is answered with replayed true and creates nothing. Validation is all or nothing (a 422 names events[i].field). TIDINGS_MAX_PAYLOAD_BYTES applies to the whole body, and an Idempotency-Key covers the whole batch.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/events/batch (the `PublishEventBatch` operationId).
+func (c *ClientWithResponses) PublishEventBatchWithResponse(ctx context.Context, params *PublishEventBatchParams, body PublishEventBatchJSONRequestBody, reqEditors ...RequestEditorFn) (*PublishEventBatchResponse, error) {
+	rsp, err := c.PublishEventBatch(ctx, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePublishEventBatchResponse(rsp)
+}
+
 // GetEventWithResponse An event with its data and deliveries
 //
 // Returns a wrapper object for the known response body format(s).
@@ -7171,6 +7472,94 @@ func ParsePublishEventResponse(rsp *http.Response) (*PublishEventResponse, error
 	switch {
 	case rsp.StatusCode == 202:
 		var headers PublishEventResponse202Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		response.Headers202 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePublishEventBatchResponse parses an HTTP response from a PublishEventBatchWithResponse call
+func ParsePublishEventBatchResponse(rsp *http.Response) (*PublishEventBatchResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PublishEventBatchResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest BatchAccepted
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest InvalidJSON
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest ValidationFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Unavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 202:
+		var headers PublishEventBatchResponse202Headers
 		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -51,7 +51,7 @@ func (a *API) authenticate(c *gin.Context) {
 		fail(c, a.log, errUnauthorized)
 		return
 	}
-	tenantID, _, err := a.creds.LookupAPIKey(c.Request.Context(), tok)
+	tenantID, err := a.lookupKey(c, tok)
 	if errors.Is(err, webhook.ErrNotFound) {
 		fail(c, a.log, errUnauthorized)
 		return

@@ -35,6 +35,17 @@ func invalid(field, reason string) error {
 	return &webhook.ValidationError{Fields: map[string]string{field: reason}}
 }
 
+// conflictOn is the 409 of a domain conflict (one of codes) caused by one
+// field of the request, named in its details.
+func conflictOn(err error, field string) error {
+	for _, m := range codes {
+		if errors.Is(err, m.err) {
+			return &apiError{status: m.status, code: m.code, message: m.message, details: map[string]string{field: m.message}}
+		}
+	}
+	return err
+}
+
 // codes maps domain errors to HTTP, in one table.
 var codes = []struct {
 	err     error
@@ -42,6 +53,7 @@ var codes = []struct {
 	code    string
 	message string
 }{
+	{webhook.ErrKeyRevoked, http.StatusUnauthorized, "unauthorized", "missing or invalid bearer token"},
 	{webhook.ErrNotFound, http.StatusNotFound, "not_found", "resource not found"},
 	{webhook.ErrIdempotencyKeyMismatch, http.StatusConflict, "idempotency_key_mismatch", "this idempotency key was used with a different request body"},
 	{webhook.ErrIdempotencyKeyInUse, http.StatusConflict, "idempotency_key_in_use", "a request with this idempotency key is still being processed"},

@@ -7,8 +7,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -49,35 +53,21 @@ func (a *API) publish(c *gin.Context) {
 		fail(c, a.log, err)
 		return
 	}
-	data, err := webhook.CanonicalJSON(req.Data)
-	if err != nil && len(bytes.TrimSpace(req.Data)) > 0 {
-		fail(c, a.log, errInvalidJSON("data: "+err.Error()))
+	data, err := checkData(req.Data, "", ve)
+	if err != nil {
+		fail(c, a.log, err)
 		return
 	}
-	switch {
-	case len(data) == 0 || string(data) == "null":
-		ve.Add("data", "is required")
-	case data[0] != '{':
-		ve.Add("data", "must be a JSON object")
-	}
-	idemKey, hasIdem := c.Request.Header["Idempotency-Key"]
-	if hasIdem && (len(idemKey[0]) == 0 || len(idemKey[0]) > maxIdempotencyKey) {
-		ve.Add("Idempotency-Key", "must be 1-255 characters")
-	}
+	idemKey, hasIdem := idempotencyKey(c, ve)
 	if err := ve.Err(); err != nil {
 		fail(c, a.log, err)
 		return
 	}
 
-	now := a.now()
-	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: tenantID, Type: req.Type, Data: data, CreatedAt: now}
-	if req.ID != nil {
-		ev.ClientID = *req.ID
-	}
-	render := func(ds []*webhook.Delivery) ([]byte, error) { return json.Marshal(publishedOf(ev, req.ID, ds)) }
+	ev, render := a.newEvent(tenantID, &req, data, a.now())
 	var keys []string
 	if hasIdem {
-		keys = append(keys, "h:"+idemKey[0])
+		keys = append(keys, "h:"+idemKey)
 	}
 	if req.ID != nil {
 		keys = append(keys, "c:"+*req.ID)
@@ -104,6 +94,7 @@ func (a *API) publish(c *gin.Context) {
 		err = a.replicated(ctx, mark, tenantID, out)
 	}
 	if err != nil {
+		a.forgetRevoked(c, err)
 		fail(c, a.log, err)
 		return
 	}
@@ -124,11 +115,190 @@ func (a *API) publish(c *gin.Context) {
 func (a *API) replicated(ctx context.Context, mark, tenantID string, out []byte) error {
 	var resp publishResponse
 	_ = json.Unmarshal(out, &resp)
-	webhookIDs := make([]string, 0, len(resp.Deliveries))
-	for _, d := range resp.Deliveries {
-		webhookIDs = append(webhookIDs, d.WebhookID)
+	return a.queue.Replicated(ctx, mark, tenantID, webhooksOf(resp))
+}
+
+// webhooksOf is the webhooks that publish answers name, once each.
+func webhooksOf(answers ...publishResponse) []string {
+	var ids []string
+	for _, a := range answers {
+		for _, d := range a.Deliveries {
+			if !slices.Contains(ids, d.WebhookID) {
+				ids = append(ids, d.WebhookID)
+			}
+		}
 	}
-	return a.queue.Replicated(ctx, mark, tenantID, webhookIDs)
+	return ids
+}
+
+// maxBatch is the most events one batch publish carries.
+const maxBatch = 100
+
+type batchRequest struct {
+	Events []json.RawMessage `json:"events"`
+}
+
+// publishBatch is POST /v1/events/batch: 1-100 events, each answered, in
+// order, as a single publish of it would be; validation is all or nothing.
+// 202 means every event and every task is in Redis.
+func (a *API) publishBatch(c *gin.Context) {
+	tenantID := tenantOf(c)
+	var req batchRequest
+	body, err := a.bind(c, &req, false)
+	ve := &webhook.ValidationError{}
+	if err != nil && !errors.As(err, &ve) {
+		fail(c, a.log, err)
+		return
+	}
+	if len(req.Events) == 0 || len(req.Events) > maxBatch {
+		ve.Add("events", fmt.Sprintf("must have 1-%d items", maxBatch))
+	}
+	now := a.now()
+	events := make([]tasks.BatchEvent, 0, len(req.Events))
+	seen := map[string]int{}
+	for i, raw := range req.Events {
+		prefix := fmt.Sprintf("events[%d].", i)
+		er, data := a.checkEvent(raw, prefix, ve)
+		e := tasks.BatchEvent{Fingerprint: fingerprintOf(raw)}
+		if er.ID != nil {
+			if j, dup := seen[*er.ID]; dup {
+				ve.Add(prefix+"id", fmt.Sprintf("repeats events[%d].id", j))
+			}
+			seen[*er.ID] = i
+			e.Key = "c:" + *er.ID
+		}
+		if data != nil {
+			e.Event, e.Render = a.newEvent(tenantID, er, data, now)
+		}
+		events = append(events, e)
+	}
+	idemKey, hasIdem := idempotencyKey(c, ve)
+	if err := ve.Err(); err != nil {
+		fail(c, a.log, err)
+		return
+	}
+	r := tasks.BatchRequest{Events: events, TTL: a.opts.IdempotencyTTL, Render: renderBatch}
+	if hasIdem {
+		r.Key, r.Fingerprint = "h:"+idemKey, fingerprintOf(body)
+	}
+	ctx := c.Request.Context()
+	mark, err := a.queue.ReplicaMark(ctx)
+	if err != nil {
+		fail(c, a.log, err)
+		return
+	}
+	res, err := a.queue.PublishBatch(ctx, r)
+	var ke *tasks.EventKeyError
+	if errors.As(err, &ke) {
+		err = conflictOn(ke.Err, fmt.Sprintf("events[%d].id", ke.Index))
+	}
+	if err == nil && a.queue.WaitsForReplicas() {
+		var out struct {
+			Data []publishResponse `json:"data"`
+		}
+		_ = json.Unmarshal(res.Response, &out)
+		err = a.queue.Replicated(ctx, mark, tenantID, webhooksOf(out.Data...))
+	}
+	if err != nil {
+		a.forgetRevoked(c, err)
+		fail(c, a.log, err)
+		return
+	}
+	if res.Replayed {
+		c.Header("Idempotent-Replayed", "true")
+	}
+	for range res.Created {
+		a.opts.Published()
+	}
+	c.Data(http.StatusAccepted, "application/json; charset=utf-8", res.Response)
+}
+
+// renderBatch is a batch's answer: {"data":[…]}, each event's answer as a
+// single publish gave it, "replayed": true added to those accepted before.
+func renderBatch(items []tasks.BatchItem) ([]byte, error) {
+	out := []byte(`{"data":[`)
+	for i, it := range items {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		r := bytes.TrimSpace(it.Response)
+		if it.Replayed {
+			if len(r) < 2 || r[len(r)-1] != '}' {
+				return nil, fmt.Errorf("handlers: replayed answer is not an object: %q", r)
+			}
+			out = append(append(out, r[:len(r)-1]...), `,"replayed":true}`...)
+			continue
+		}
+		out = append(out, r...)
+	}
+	return append(out, "]}"...), nil
+}
+
+// checkEvent decodes and validates one element of a batch's events,
+// adding what is wrong to ve with prefix ("events[i].") before each field
+// name; data is its canonical JSON.
+func (a *API) checkEvent(raw []byte, prefix string, ve *webhook.ValidationError) (*eventRequest, []byte) {
+	var req eventRequest
+	err := decode(raw, &req, false)
+	if err == nil {
+		err = a.val.check(&req)
+	}
+	var fe *webhook.ValidationError
+	switch {
+	case errors.As(err, &fe):
+		for f, reason := range fe.Fields {
+			ve.Add(prefix+f, reason)
+		}
+	case err != nil: // not an object: the whole body parsed
+		ve.Add(strings.TrimSuffix(prefix, "."), "must be a JSON object")
+		return &req, nil
+	}
+	data, _ := checkData(req.Data, prefix, ve)
+	return &req, data
+}
+
+// checkData checks an event's data (a JSON object) and returns its
+// canonical JSON; what is wrong goes to ve under prefix + "data". Data
+// that is not JSON is invalid_json for a single publish (prefix ""), a
+// field error in a batch.
+func checkData(raw json.RawMessage, prefix string, ve *webhook.ValidationError) ([]byte, error) {
+	data, err := webhook.CanonicalJSON(raw)
+	if err != nil && len(bytes.TrimSpace(raw)) > 0 {
+		if prefix == "" {
+			return nil, errInvalidJSON("data: " + err.Error())
+		}
+		ve.Add(prefix+"data", "must be a JSON object")
+		return nil, nil
+	}
+	switch {
+	case len(data) == 0 || string(data) == "null":
+		ve.Add(prefix+"data", "is required")
+	case data[0] != '{':
+		ve.Add(prefix+"data", "must be a JSON object")
+	}
+	return data, nil
+}
+
+// idempotencyKey reads the Idempotency-Key header, if sent.
+func idempotencyKey(c *gin.Context, ve *webhook.ValidationError) (string, bool) {
+	h, ok := c.Request.Header["Idempotency-Key"]
+	if !ok {
+		return "", false
+	}
+	if len(h[0]) == 0 || len(h[0]) > maxIdempotencyKey {
+		ve.Add("Idempotency-Key", "must be 1-255 characters")
+	}
+	return h[0], true
+}
+
+// newEvent is the event a valid publish request stores, and how its answer
+// is rendered once its deliveries are known.
+func (a *API) newEvent(tenantID string, req *eventRequest, data []byte, now time.Time) (*webhook.Event, func([]*webhook.Delivery) ([]byte, error)) {
+	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: tenantID, Type: req.Type, Data: data, CreatedAt: now}
+	if req.ID != nil {
+		ev.ClientID = *req.ID
+	}
+	return ev, func(ds []*webhook.Delivery) ([]byte, error) { return json.Marshal(publishedOf(ev, req.ID, ds)) }
 }
 
 // fingerprintOf hashes a request body, ignoring insignificant whitespace.

@@ -57,6 +57,7 @@ type API struct {
 	queue    *tasks.Queue
 	opts     Options
 	val      *validation
+	keys     *keyCache
 	log      *slog.Logger
 	now      func() time.Time
 }
@@ -70,7 +71,7 @@ func New(store Store, queue *tasks.Queue, opts Options, log *slog.Logger) *API {
 		opts.Published = func() {}
 	}
 	a := &API{creds: store, tenants: store, webhooks: store, history: store, portals: store, ping: store.Ping,
-		queue: queue, opts: opts, log: log, now: opts.Now}
+		queue: queue, opts: opts, log: log, now: opts.Now, keys: newKeyCache(opts.Now)}
 	a.val = newValidation(&a.opts)
 	return a
 }
@@ -133,6 +134,7 @@ func (a *API) Router() *gin.Engine {
 	t.GET("/webhooks/:id/stats", a.webhookStats)
 
 	t.POST("/events", a.payloadLimit, a.publish)
+	t.POST("/events/batch", a.payloadLimit, a.publishBatch)
 	t.GET("/events", a.listEvents)
 	t.GET("/events/:id", a.getEvent)
 	t.GET("/event-types", a.eventTypes)

@@ -161,10 +161,17 @@ func (s *Store) AllEndpoints(ctx context.Context, tenantID string) ([]*webhook.E
 	if ok && s.now().Sub(cached.at) < endpointListTTL {
 		known = cached.version
 	}
-	keys := []string{keyWebhooks(tenantID), keyWebhooksVersion(tenantID)}
-	res, err := s.runArray(ctx, "list webhooks", scriptAllEndpoints, keys, -1, keyWebhook(tenantID, ""), known)
+	confirm := ""
+	if k, ok := webhook.KeyToConfirmFrom(ctx, tenantID); ok {
+		confirm = k.KeyID
+	}
+	keys := []string{keyWebhooks(tenantID), keyWebhooksVersion(tenantID), keyTenantKeys(tenantID)}
+	res, err := s.runArray(ctx, "list webhooks", scriptAllEndpoints, keys, -1, keyWebhook(tenantID, ""), known, confirm)
 	if err != nil {
 		return nil, err
+	}
+	if len(res) == 1 && res[0] == int64(-1) {
+		return nil, fmt.Errorf("redisstore: list webhooks: %w", webhook.ErrKeyRevoked)
 	}
 	if len(res)%2 != 1 {
 		return nil, unexpectedReply("list webhooks", res)
@@ -213,18 +220,22 @@ type endpointList struct {
 // Input:
 // KEYS[1] -> tidings:{<ten>}:whs       the tenant's webhook index
 // KEYS[2] -> tidings:{<ten>}:whv       the tenant's webhooks version
+// KEYS[3] -> tidings:{<ten>}:keys      the tenant's API keys
 // --
 // ARGV[1] -> tidings:{<ten>}:wh:       the webhook key without its ID (the
 //
 //	webhooks are too many to pass; they share the tenant's slot)
 //
 // ARGV[2] -> the version of the caller's list ("" for none)
+// ARGV[3] -> the ID of an API key to confirm ("" for none)
 //
 // Output:
-// {version} when the caller's list is current, else {version, id, the
-// webhook's fields, id, fields, …} in index order; version is "" while the
-// tenant has none (never current).
+// {-1} when the key to confirm is gone (revoked); else {version} when the
+// caller's list is current, else {version, id, the webhook's fields, id,
+// fields, …} in index order; version is "" while the tenant has none (never
+// current).
 var scriptAllEndpoints = redis.NewScript(`
+if ARGV[3] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[3]) == 0 then return {-1} end
 local v = redis.call('GET', KEYS[2]) or ''
 if v ~= '' and v == ARGV[2] then return {v} end
 local out = {v}

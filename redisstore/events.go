@@ -27,25 +27,52 @@ type storedEvent struct {
 // events (sent by /test) are kept out of the event indexes, so lists and
 // recover never see them.
 func (s *Store) CreateEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery, test bool, idem *webhook.IdempotencyRecord) error {
-	// No HTML escaping: the data must reach receivers byte for byte as sent.
-	body, err := compactJSON(storedEvent{Type: ev.Type, Data: ev.Data, ClientID: ev.ClientID, CreatedAt: ev.CreatedAt.UnixMilli()})
+	body, err := encodeEvent(ev)
 	if err != nil {
-		return fmt.Errorf("redisstore: encode event: %w", err)
+		return err
 	}
-	ten := ev.TenantID
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, keyEvent(ten, ev.ID), append(body, deliveryRecords(deliveries)...), s.retention)
-		if !test {
-			s.addToIndex(ctx, p, keyEvents(ten), ev.ID)
-			p.SAdd(ctx, keyTypes(ten), ev.Type)
-		}
-		s.addDeliveries(ctx, p, ev, deliveries, test)
-		if idem != nil {
-			acceptIdempotency(ctx, p, ev, idem)
-		}
+		s.writeEvent(ctx, p, ev, body, deliveries, test, idem)
 		return nil
 	})
 	return wrap("create event", err)
+}
+
+// encodeEvent is the JSON of an event key, without HTML escaping: the data
+// (compact JSON, as every publisher stores it) must reach receivers byte
+// for byte as sent. A plain type and client id (validated ones are) are
+// written by hand, as cutEvent reads them, and the rest by the encoder.
+func encodeEvent(ev *webhook.Event) ([]byte, error) {
+	if webhook.PlainJSON(ev.Type) && webhook.PlainJSON(ev.ClientID) && len(ev.Data) > 1 && ev.Data[0] == '{' {
+		const head, data, client, created = `{"type":"`, `","data":`, `,"client_id":"`, `,"created_at":`
+		b := make([]byte, 0, len(head)+len(ev.Type)+len(data)+len(ev.Data)+len(client)+len(ev.ClientID)+len(created)+24)
+		b = append(append(append(append(b, head...), ev.Type...), data...), ev.Data...)
+		if ev.ClientID != "" {
+			b = append(append(append(b, client...), ev.ClientID...), '"')
+		}
+		b = strconv.AppendInt(append(b, created...), ev.CreatedAt.UnixMilli(), 10)
+		return append(b, '}'), nil
+	}
+	body, err := compactJSON(storedEvent{Type: ev.Type, Data: ev.Data, ClientID: ev.ClientID, CreatedAt: ev.CreatedAt.UnixMilli()})
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: encode event: %w", err)
+	}
+	return body, nil
+}
+
+// writeEvent queues the writes of a new event (body: encodeEvent's), its
+// deliveries and the accepted record of its idempotency keys (may be nil).
+func (s *Store) writeEvent(ctx context.Context, p redis.Pipeliner, ev *webhook.Event, body []byte, deliveries []*webhook.Delivery, test bool, idem *webhook.IdempotencyRecord) {
+	ten := ev.TenantID
+	p.Set(ctx, keyEvent(ten, ev.ID), append(body, deliveryRecords(deliveries)...), s.retention)
+	if !test {
+		s.addToIndex(ctx, p, keyEvents(ten), ev.ID)
+		p.SAdd(ctx, keyTypes(ten), ev.Type)
+	}
+	s.addDeliveries(ctx, p, ev, deliveries, test)
+	if idem != nil {
+		acceptIdempotency(ctx, p, ten, idem)
+	}
 }
 
 // unrecorded reports whether d, a new delivery of ev, goes without a record
@@ -183,21 +210,26 @@ func (s *Store) EventsBetween(ctx context.Context, tenantID, webhookID string, s
 // those of expired events) until the retention trims them, and the client's
 // retry creates the event once.
 func (s *Store) DeleteEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery, idem *webhook.IdempotencyRecord) error {
-	ten := ev.TenantID
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, keyEvent(ten, ev.ID))
-		if idem != nil {
-			for _, k := range idem.Keys {
-				p.Del(ctx, keyIdempotency(ten, k))
-			}
-		}
-		for _, d := range deliveries {
-			p.Del(ctx, keyDelivery(ten, d.ID))
-			p.SRem(ctx, keyWebhookPending(ten, d.WebhookID), d.ID)
-		}
+		deleteEvent(ctx, p, ev, deliveries, idem)
 		return nil
 	})
 	return wrap("delete event", err)
+}
+
+// deleteEvent queues DeleteEvent's deletes.
+func deleteEvent(ctx context.Context, p redis.Pipeliner, ev *webhook.Event, deliveries []*webhook.Delivery, idem *webhook.IdempotencyRecord) {
+	ten := ev.TenantID
+	p.Del(ctx, keyEvent(ten, ev.ID))
+	if idem != nil {
+		for _, k := range idem.Keys {
+			p.Del(ctx, keyIdempotency(ten, k))
+		}
+	}
+	for _, d := range deliveries {
+		p.Del(ctx, keyDelivery(ten, d.ID))
+		p.SRem(ctx, keyWebhookPending(ten, d.WebhookID), d.ID)
+	}
 }
 
 // decodeEvent reads an event from its JSON (splitEvent's body).

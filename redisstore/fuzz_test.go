@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidingshq/tidings/webhook"
 )
@@ -65,6 +66,10 @@ func FuzzEventBody(f *testing.F) {
 		body, err := compactJSON(storedEvent{Type: typ, Data: compact.Bytes(), ClientID: clientID, CreatedAt: at})
 		if err != nil {
 			t.Fatal(err)
+		}
+		ev := &webhook.Event{Type: typ, Data: compact.Bytes(), ClientID: clientID, CreatedAt: time.UnixMilli(at)}
+		if enc, err := encodeEvent(ev); err != nil || !bytes.Equal(enc, body) {
+			t.Fatalf("encodeEvent(%+v) = %s, %v; the encoder writes %s", ev, enc, err, body)
 		}
 		if _, ok := cutEvent(string(body)); !ok && webhook.PlainJSON(typ) && webhook.PlainJSON(clientID) {
 			t.Fatalf("cutEvent(%s) left a plain event to the decoder", body)

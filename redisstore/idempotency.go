@@ -34,16 +34,21 @@ func (s *Store) ClaimIdempotency(ctx context.Context, tenantID string, keys []st
 		return nil, err
 	}
 	v, ok := res[0].(string)
-	switch {
-	case !ok:
+	if !ok {
 		return nil, unexpectedReply("claim idempotency key", res)
-	case v == "":
-		return nil, nil
+	}
+	return parseRecord(keys, v), nil
+}
+
+// parseRecord reads the value of idempotency keys; nil for "" (free).
+func parseRecord(keys []string, v string) *webhook.IdempotencyRecord {
+	if v == "" {
+		return nil
 	}
 	state, rest, _ := strings.Cut(v, "|")
 	fp, rest, _ := strings.Cut(rest, "|")
 	evt, resp, _ := strings.Cut(rest, "|")
-	return &webhook.IdempotencyRecord{Keys: keys, State: state, Fingerprint: fp, EventID: evt, Response: []byte(resp)}, nil
+	return &webhook.IdempotencyRecord{Keys: keys, State: state, Fingerprint: fp, EventID: evt, Response: []byte(resp)}
 }
 
 // scriptClaim claims idempotency keys that are all free.
@@ -66,21 +71,24 @@ return {''}`)
 
 // acceptIdempotency queues, in CreateEvent's transaction, the accepted
 // record of the keys with the full TTL: from then on a retry finds the
-// event instead of creating another.
-func acceptIdempotency(ctx context.Context, p redis.Pipeliner, ev *webhook.Event, rec *webhook.IdempotencyRecord) {
-	v := webhook.IdempotencyAccepted + "|" + rec.Fingerprint + "|" + ev.ID + "|" + string(rec.Response)
+// event (rec.EventID; a batch's events, space-separated) instead of
+// creating another.
+func acceptIdempotency(ctx context.Context, p redis.Pipeliner, tenantID string, rec *webhook.IdempotencyRecord) {
+	v := webhook.IdempotencyAccepted + "|" + rec.Fingerprint + "|" + rec.EventID + "|" + string(rec.Response)
 	for _, k := range rec.Keys {
-		p.Set(ctx, keyIdempotency(ev.TenantID, k), v, rec.TTL)
+		p.Set(ctx, keyIdempotency(tenantID, k), v, rec.TTL)
 	}
 }
 
-// CompleteIdempotency marks accepted keys done: every task of the event is
-// queued. The TTL set when they were accepted stays.
-func (s *Store) CompleteIdempotency(ctx context.Context, tenantID string, rec *webhook.IdempotencyRecord) error {
+// CompleteIdempotency marks accepted keys done: every task of their events
+// is queued. The TTL set when they were accepted stays.
+func (s *Store) CompleteIdempotency(ctx context.Context, tenantID string, recs ...*webhook.IdempotencyRecord) error {
 	p := s.rdb.Pipeline()
-	v := webhook.IdempotencyDone + "|" + rec.Fingerprint + "|" + rec.EventID + "|" + string(rec.Response)
-	for _, k := range rec.Keys {
-		p.SetArgs(ctx, keyIdempotency(tenantID, k), v, redis.SetArgs{KeepTTL: true, Mode: "XX"})
+	for _, rec := range recs {
+		v := webhook.IdempotencyDone + "|" + rec.Fingerprint + "|" + rec.EventID + "|" + string(rec.Response)
+		for _, k := range rec.Keys {
+			p.SetArgs(ctx, keyIdempotency(tenantID, k), v, redis.SetArgs{KeepTTL: true, Mode: "XX"})
+		}
 	}
 	_, err := p.Exec(ctx)
 	if err == redis.Nil { // XX on a key gone meanwhile
@@ -92,13 +100,17 @@ func (s *Store) CompleteIdempotency(ctx context.Context, tenantID string, rec *w
 // ReleaseIdempotency gives back keys a request claimed and did not get
 // accepted, so that the client can try again. Keys that are no longer
 // running with this fingerprint are left alone: an accepted record is the
-// event's.
-func (s *Store) ReleaseIdempotency(ctx context.Context, tenantID string, keys []string, fingerprint string) error {
+// event's. fingerprints holds one for all keys, or one per key (a batch).
+func (s *Store) ReleaseIdempotency(ctx context.Context, tenantID string, keys []string, fingerprints ...string) error {
 	full := make([]string, len(keys))
 	for i, k := range keys {
 		full[i] = keyIdempotency(tenantID, k)
 	}
-	_, err := s.runInt(ctx, "release idempotency key", scriptRelease, full, webhook.IdempotencyRunning+"|"+fingerprint+"||")
+	running := make([]any, len(fingerprints))
+	for i, fp := range fingerprints {
+		running[i] = webhook.IdempotencyRunning + "|" + fp + "||"
+	}
+	_, err := s.runInt(ctx, "release idempotency key", scriptRelease, full, running...)
 	return err
 }
 
@@ -108,13 +120,13 @@ func (s *Store) ReleaseIdempotency(ctx context.Context, tenantID string, keys []
 // Input:
 // KEYS[1…] -> tidings:{<ten>}:idem:<key>   the request's keys
 // --
-// ARGV[1] -> the running record
+// ARGV[1…] -> the running record of each key, or ARGV[1] alone for all
 //
 // Output:
 // The number of keys deleted.
 var scriptRelease = redis.NewScript(`
 local n = 0
 for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[1] then n = n + redis.call('DEL', KEYS[i]) end
+  if redis.call('GET', KEYS[i]) == (ARGV[i] or ARGV[1]) then n = n + redis.call('DEL', KEYS[i]) end
 end
 return n`)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -92,6 +93,24 @@ func (s *Store) DeleteAPIKey(ctx context.Context, tenantID, keyID string) error 
 		return wrap("delete api key", err)
 	}
 	return wrap("delete api key", s.rdb.HDel(ctx, keyTenantKeys(tenantID), keyID).Err())
+}
+
+// ConfirmKey checks, when ctx carries an API key to confirm for the tenant
+// (webhook.WithKeyToConfirm), that the tenant still has it:
+// webhook.ErrKeyRevoked if not. Without one it does nothing.
+func (s *Store) ConfirmKey(ctx context.Context, tenantID string) error {
+	k, ok := webhook.KeyToConfirmFrom(ctx, tenantID)
+	if !ok {
+		return nil
+	}
+	has, err := s.rdb.HExists(ctx, keyTenantKeys(tenantID), k.KeyID).Result()
+	if err != nil {
+		return wrap("confirm api key", err)
+	}
+	if !has {
+		return fmt.Errorf("redisstore: confirm api key: %w", webhook.ErrKeyRevoked)
+	}
+	return nil
 }
 
 // LookupAPIKey returns the tenant and key IDs of an API key value, or

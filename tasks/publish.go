@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/tidingshq/tidings/webhook"
@@ -62,21 +63,12 @@ func (q *Queue) PublishOnce(ctx context.Context, r Request) (resp []byte, replay
 	defer cancel()
 	ten := r.Event.TenantID
 	rec, err := q.store.ClaimIdempotency(ctx, ten, r.Keys, r.Fingerprint, IdempotencyLease)
-	switch {
-	case err != nil:
+	if err != nil {
 		return nil, false, err
-	case rec == nil: // claimed
-	case rec.Fingerprint != r.Fingerprint:
-		return nil, false, webhook.ErrIdempotencyKeyMismatch
-	case rec.State == webhook.IdempotencyRunning:
-		return nil, false, webhook.ErrIdempotencyKeyInUse
-	case rec.State == webhook.IdempotencyAccepted:
-		if err := q.finishAccepted(ctx, ten, rec); err != nil {
-			return nil, false, err
-		}
-		return rec.Response, true, nil
-	default:
-		return rec.Response, true, nil
+	}
+	if rec != nil {
+		resp, err := q.replay(ctx, ten, rec, r.Fingerprint)
+		return resp, err == nil, err
 	}
 
 	ds, err := q.fanOut(ctx, r.Event)
@@ -98,6 +90,28 @@ func (q *Queue) PublishOnce(ctx context.Context, r Request) (resp []byte, replay
 	return resp, false, nil
 }
 
+// replay is the answer to a request whose key was held already (rec): the
+// first response when the body is the same, after queueing whatever of its
+// events was not queued yet (an accepted record: the first request
+// stopped); webhook.ErrIdempotencyKeyMismatch when it is not the same;
+// webhook.ErrIdempotencyKeyInUse while the first request still runs.
+func (q *Queue) replay(ctx context.Context, tenantID string, rec *webhook.IdempotencyRecord, fingerprint string) ([]byte, error) {
+	if err := q.store.ConfirmKey(ctx, tenantID); err != nil {
+		return nil, err
+	}
+	switch {
+	case rec.Fingerprint != fingerprint:
+		return nil, webhook.ErrIdempotencyKeyMismatch
+	case rec.State == webhook.IdempotencyRunning:
+		return nil, webhook.ErrIdempotencyKeyInUse
+	case rec.State == webhook.IdempotencyAccepted:
+		if err := q.finishAccepted(ctx, tenantID, rec); err != nil {
+			return nil, err
+		}
+	}
+	return rec.Response, nil
+}
+
 // release gives back the keys of a request that stored nothing.
 func (q *Queue) release(ctx context.Context, tenantID string, r Request) {
 	if err := q.store.ReleaseIdempotency(context.WithoutCancel(ctx), tenantID, r.Keys, r.Fingerprint); err != nil {
@@ -105,22 +119,25 @@ func (q *Queue) release(ctx context.Context, tenantID string, r Request) {
 	}
 }
 
-// finishAccepted queues the tasks of an event whose request stopped after
-// storing it (a crash), then marks its keys done. A task queued already
-// counts as queued; one whose delivery has ended finds it ended.
+// finishAccepted queues the tasks of the events (one, or a batch's) whose
+// request stopped after storing them (a crash), then marks its keys done.
+// A task queued already counts as queued; one whose delivery has ended
+// finds it ended.
 func (q *Queue) finishAccepted(ctx context.Context, tenantID string, rec *webhook.IdempotencyRecord) error {
-	ev, byWebhook, err := q.store.GetEvent(ctx, tenantID, rec.EventID)
-	if err != nil {
-		return fmt.Errorf("tasks: replay of accepted event %s: %w", rec.EventID, err)
-	}
-	webhooks := make([]string, 0, len(byWebhook))
-	for wh := range byWebhook {
-		webhooks = append(webhooks, wh)
-	}
-	sort.Strings(webhooks)
-	ds := make([]*webhook.Delivery, 0, len(webhooks))
-	for _, wh := range webhooks {
-		ds = append(ds, webhook.NewDelivery(byWebhook[wh], ev, wh, webhook.TriggerScheduled, q.settings.Schedule.Attempts(), ev.CreatedAt))
+	var ds []*webhook.Delivery
+	for _, id := range strings.Fields(rec.EventID) {
+		ev, byWebhook, err := q.store.GetEvent(ctx, tenantID, id)
+		if err != nil {
+			return fmt.Errorf("tasks: replay of accepted event %s: %w", id, err)
+		}
+		webhooks := make([]string, 0, len(byWebhook))
+		for wh := range byWebhook {
+			webhooks = append(webhooks, wh)
+		}
+		sort.Strings(webhooks)
+		for _, wh := range webhooks {
+			ds = append(ds, webhook.NewDelivery(byWebhook[wh], ev, wh, webhook.TriggerScheduled, q.settings.Schedule.Attempts(), ev.CreatedAt))
+		}
 	}
 	if err := q.Enqueue(ctx, ds); err != nil {
 		return err
@@ -135,13 +152,19 @@ func (q *Queue) fanOut(ctx context.Context, ev *webhook.Event) ([]*webhook.Deliv
 	if err != nil {
 		return nil, err
 	}
+	return q.matching(ev, endpoints), nil
+}
+
+// matching is the new deliveries of an event to the endpoints (its
+// tenant's) that take it: active, with a filter that matches its type.
+func (q *Queue) matching(ev *webhook.Event, endpoints []*webhook.Endpoint) []*webhook.Delivery {
 	var matched []string
 	for _, e := range endpoints {
 		if e.Status == webhook.StatusActive && webhook.Matches(e.Events, ev.Type) {
 			matched = append(matched, e.ID)
 		}
 	}
-	return q.deliveries(ev, matched...), nil
+	return q.deliveries(ev, matched...)
 }
 
 // Test sends webhook.test to one webhook whatever its filter or status; the

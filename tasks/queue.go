@@ -23,13 +23,17 @@ type queueStore interface {
 	Rerun(ctx context.Context, d *webhook.Delivery, extra int, trigger string) error
 	UndoRerun(ctx context.Context, d *webhook.Delivery) (bool, error)
 	AllEndpoints(ctx context.Context, tenantID string) ([]*webhook.Endpoint, error)
+	ConfirmKey(ctx context.Context, tenantID string) error
 	GetEndpoint(ctx context.Context, tenantID, id string) (*webhook.Endpoint, error)
 	CreateEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery, test bool, idem *webhook.IdempotencyRecord) error
 	DeleteEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery, idem *webhook.IdempotencyRecord) error
 	GetEvent(ctx context.Context, tenantID, id string) (*webhook.Event, map[string]string, error)
 	ClaimIdempotency(ctx context.Context, tenantID string, keys []string, fingerprint string, lease time.Duration) (*webhook.IdempotencyRecord, error)
-	CompleteIdempotency(ctx context.Context, tenantID string, rec *webhook.IdempotencyRecord) error
-	ReleaseIdempotency(ctx context.Context, tenantID string, keys []string, fingerprint string) error
+	CompleteIdempotency(ctx context.Context, tenantID string, recs ...*webhook.IdempotencyRecord) error
+	ReleaseIdempotency(ctx context.Context, tenantID string, keys []string, fingerprints ...string) error
+	ClaimIdempotencyBatch(ctx context.Context, tenantID string, keys, fingerprints []string, lease time.Duration) ([]*webhook.IdempotencyRecord, bool, error)
+	CreateEvents(ctx context.Context, tenantID string, pubs []webhook.Publication, batch *webhook.IdempotencyRecord) error
+	DeleteEvents(ctx context.Context, tenantID string, pubs []webhook.Publication, batch *webhook.IdempotencyRecord) error
 	EventsBetween(ctx context.Context, tenantID, webhookID string, since, until time.Time, after string, limit int) ([]*webhook.Event, []string, string, error)
 	GetDeliveries(ctx context.Context, tenantID string, ids []string) ([]*webhook.Delivery, error)
 	AddDeliveries(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery) error
@@ -59,6 +63,7 @@ type Queue struct {
 	log       *slog.Logger
 	rec       Recorder
 	replicas  replicaWaiter // nil: acknowledge without waiting
+	script    *scriptQueue  // nil: tasks go through the client
 }
 
 // NewQueue returns a Queue. The client and inspector share the process's
@@ -120,10 +125,14 @@ func (q *Queue) Replicated(ctx context.Context, mark, tenantID string, webhookID
 // Settings returns the delivery settings.
 func (q *Queue) Settings() Settings { return q.settings }
 
-// Enqueue queues one task per delivery, a fan-out's up to enqueueParallel
-// at a time (Asynq enqueues one task per round trip). A delivery already
-// queued (TaskID conflict) counts as queued.
+// Enqueue queues one task per delivery: all in one script (UseScript), or
+// through the client, a fan-out's up to enqueueParallel at a time (Asynq
+// enqueues one task per round trip). A delivery already queued (TaskID
+// conflict) counts as queued.
 func (q *Queue) Enqueue(ctx context.Context, ds []*webhook.Delivery) error {
+	if q.script != nil && len(ds) > 0 {
+		return q.script.enqueueAll(ctx, ds, q.settings)
+	}
 	errs := make([]error, len(ds))
 	sem := make(chan struct{}, enqueueParallel)
 	var wg sync.WaitGroup

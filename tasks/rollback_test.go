@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -179,4 +181,136 @@ func TestRollbackOnEnqueueFailure(t *testing.T) {
 			t.Errorf("pending after a failed test: %v", p)
 		}
 	})
+}
+
+// batchOf is a batch request of n events, the first with client id cid
+// ("" for none), under the batch key ("" for none).
+func (f *rollbackFixture) batchOf(n int, cid, key string) tasks.BatchRequest {
+	r := tasks.BatchRequest{Key: key, Fingerprint: "batch-fp", TTL: time.Hour,
+		Render: func(items []tasks.BatchItem) ([]byte, error) { return []byte(`{"data":[]}`), nil }}
+	if key != "" {
+		r.Key = "h:" + key
+	}
+	for i := range n {
+		e := tasks.BatchEvent{Event: f.event(), Fingerprint: "fp",
+			Render: func(ds []*webhook.Delivery) ([]byte, error) {
+				return []byte(`{"n":` + strconv.Itoa(len(ds)) + `}`), nil
+			}}
+		if i == 0 && cid != "" {
+			e.Key, e.Event.ClientID = "c:"+cid, cid
+		}
+		r.Events = append(r.Events, e)
+	}
+	return r
+}
+
+// A batch whose enqueue fails leaves nothing: no event, no pending
+// delivery, no key held; the client's retry creates it once.
+func TestBatchRollbackOnEnqueueFailure(t *testing.T) {
+	for _, script := range []bool{false, true} {
+		t.Run(map[bool]string{false: "through the client", true: "by script"}[script], func(t *testing.T) {
+			testBatchRollback(t, script)
+		})
+	}
+}
+
+func testBatchRollback(t *testing.T, script bool) {
+	ctx := context.Background()
+	f := newRollbackFixture(t)
+	dead := f.dead
+	if script {
+		down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
+		t.Cleanup(func() { _ = down.Close() })
+		settings := tasks.Settings{Schedule: webhook.Schedule{time.Second}, Timeout: time.Second, EndpointConcurrency: 10}
+		dead = tasks.NewQueue(asynq.NewClientFromRedisClient(f.rc), asynq.NewInspectorFromRedisClient(f.rc), f.store, settings,
+			slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+		dead.UseScript(down)
+		f.good.UseScript(f.rc)
+	}
+	r := f.batchOf(3, "order-1", "k")
+	if _, err := dead.PublishBatch(ctx, r); !errors.Is(err, webhook.ErrUnavailable) {
+		t.Fatalf("PublishBatch = %v, want unavailable", err)
+	}
+	for _, e := range r.Events {
+		if _, _, err := f.store.GetEvent(ctx, e.Event.TenantID, e.Event.ID); !errors.Is(err, webhook.ErrNotFound) {
+			t.Errorf("event %s after a failed batch: %v", e.Event.ID, err)
+		}
+	}
+	if p := f.pending(t); len(p) != 0 {
+		t.Errorf("pending after a failed batch: %v", p)
+	}
+	if keys := f.rc.Keys(ctx, "tidings:*:idem:*").Val(); len(keys) != 0 {
+		t.Errorf("idempotency keys left: %v", keys)
+	}
+	retry := f.batchOf(3, "order-1", "k")
+	res, err := f.good.PublishBatch(ctx, retry)
+	if err != nil || res.Replayed || res.Created != 3 {
+		t.Fatalf("retry = %+v, %v", res, err)
+	}
+	if p := f.pending(t); len(p) != 3 {
+		t.Errorf("pending after the retry: %v", p)
+	}
+}
+
+// The keys of a batch: a client id held by a running request refuses the
+// batch and claims nothing; a batch that stopped after storing its events
+// (a crash before the enqueue) is finished by the retry, which replays it.
+func TestBatchKeys(t *testing.T) {
+	ctx := context.Background()
+	f := newRollbackFixture(t)
+	ten := f.ep.TenantID
+
+	if rec, err := f.store.ClaimIdempotency(ctx, ten, []string{"c:busy"}, "fp", time.Minute); err != nil || rec != nil {
+		t.Fatalf("claim = %v, %v", rec, err)
+	}
+	r := f.batchOf(2, "busy", "b1")
+	var ke *tasks.EventKeyError
+	if _, err := f.good.PublishBatch(ctx, r); !errors.As(err, &ke) || ke.Index != 0 || !errors.Is(err, webhook.ErrIdempotencyKeyInUse) {
+		t.Fatalf("batch with a client id in use = %v", err)
+	}
+	if n := f.rc.Exists(ctx, "tidings:{"+ten+"}:idem:h:b1").Val(); n != 0 {
+		t.Error("the refused batch kept its key")
+	}
+
+	// A crash after the transaction: events and accepted records stored,
+	// no task queued.
+	r = f.batchOf(2, "late", "b2")
+	pubs := make([]webhook.Publication, len(r.Events))
+	var ids []string
+	for i, e := range r.Events {
+		d := webhook.NewDelivery(webhook.NewDeliveryID(e.Event.ID, nil), e.Event, f.ep.ID, webhook.TriggerScheduled, 2, e.Event.CreatedAt)
+		pubs[i] = webhook.Publication{Event: e.Event, Deliveries: []*webhook.Delivery{d}}
+		ids = append(ids, e.Event.ID)
+	}
+	pubs[0].Idem = &webhook.IdempotencyRecord{Keys: []string{"c:late"}, Fingerprint: "fp", EventID: ids[0], Response: []byte(`{"n":1}`), TTL: time.Hour}
+	batch := &webhook.IdempotencyRecord{Keys: []string{"h:b2"}, Fingerprint: "batch-fp", EventID: ids[0] + " " + ids[1], Response: []byte(`{"data":["first"]}`), TTL: time.Hour}
+	if err := f.store.CreateEvents(ctx, ten, pubs, batch); err != nil {
+		t.Fatal(err)
+	}
+	inspector := asynq.NewInspectorFromRedisClient(f.rc)
+	res, err := f.good.PublishBatch(ctx, f.batchOf(2, "late", "b2"))
+	if err != nil || !res.Replayed || string(res.Response) != `{"data":["first"]}` || res.Created != 0 {
+		t.Fatalf("retry of a stopped batch = %+v %s, %v", res, res.Response, err)
+	}
+	for _, p := range pubs {
+		if _, err := inspector.GetTaskInfo(tasks.QueueName, p.Deliveries[0].ID); err != nil {
+			t.Errorf("task of %s not queued by the replay: %v", p.Event.ID, err)
+		}
+	}
+	if v := f.rc.Get(ctx, "tidings:{"+ten+"}:idem:h:b2").Val(); !strings.HasPrefix(v, webhook.IdempotencyDone+"|") {
+		t.Errorf("batch key after the replay = %q", v)
+	}
+
+	// A new batch naming the same client id with the same body replays
+	// that event alone; with another body it is refused.
+	r = f.batchOf(2, "late", "")
+	res, err = f.good.PublishBatch(ctx, r)
+	if err != nil || res.Created != 1 {
+		t.Fatalf("batch with an accepted client id = %+v, %v", res, err)
+	}
+	r = f.batchOf(1, "late", "")
+	r.Events[0].Fingerprint = "other"
+	if _, err := f.good.PublishBatch(ctx, r); !errors.Is(err, webhook.ErrIdempotencyKeyMismatch) {
+		t.Errorf("another body under an accepted client id = %v", err)
+	}
 }

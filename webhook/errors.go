@@ -14,6 +14,7 @@ var (
 	ErrUnavailable            = errors.New("storage unavailable")
 	ErrIdempotencyKeyMismatch = errors.New("idempotency key reused with a different request")
 	ErrIdempotencyKeyInUse    = errors.New("a request with this idempotency key is still being processed")
+	ErrKeyRevoked             = errors.New("the API key was revoked")
 )
 
 // ValidationError lists every bad field of a request at once: field → reason.

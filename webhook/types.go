@@ -307,3 +307,12 @@ type StatsBucket struct {
 	Succeeded int
 	Failed    int
 }
+
+// Publication is a new event as a batch publish stores it: with its new
+// deliveries and, when it has a client id, the accepted record of that key
+// (nil without one).
+type Publication struct {
+	Event      *Event
+	Deliveries []*Delivery
+	Idem       *IdempotencyRecord
+}

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/netip"
 	"sort"
@@ -248,5 +249,44 @@ func TestDeliveryViewLastResponse(t *testing.T) {
 				t.Errorf("status, body, ms, error (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// The fast path takes canonical JSON as it is and leaves the rest to the
+// full rewrite, which gives the same bytes for what it takes.
+func TestCanonicalJSONAsIs(t *testing.T) {
+	for raw, want := range map[string]bool{
+		`{"a":1,"b":[true,false,null,"x"],"c":{"d":-12,"e":{}},"f":[]}`: true,
+		`{"pad":"` + strings.Repeat("x", 500) + `"}`:                    true,
+		`{"a":1,"a":2}`:          false,
+		`{"1":"x"}`:              false,
+		`{"a": 1}`:               false,
+		`{"a":1.5}`:              false,
+		`{"a":1e3}`:              false,
+		`{"a":-0}`:               false,
+		`{"a":01}`:               false,
+		`{"a":1234567890123456}`: false,
+		`{"a":"\u003c"}`:         false,
+		`{"a":"é"}`:              false,
+		`{"a":tru}`:              false,
+		`{"a":1,}`:               false,
+		`{"a":1}x`:               false,
+		` {"a":1}`:               false,
+		`[1,2`:                   false,
+		strings.Repeat("[", 70) + strings.Repeat("]", 70): false,
+	} {
+		if got := asIs([]byte(raw)); got != want {
+			t.Errorf("asIs(%q) = %v, want %v", raw, got, want)
+		}
+		if !want {
+			continue
+		}
+		out, err := CanonicalJSON([]byte(raw))
+		var full bytes.Buffer
+		dec := json.NewDecoder(strings.NewReader(raw))
+		dec.UseNumber()
+		if ferr := canonicalValue(dec, &full, 0); err != nil || ferr != nil || string(out) != full.String() {
+			t.Errorf("CanonicalJSON(%q) = %q, %v; the full rewrite %q, %v", raw, out, err, full.String(), ferr)
+		}
 	}
 }

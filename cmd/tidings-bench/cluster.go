@@ -194,6 +194,7 @@ func (b *bench) startCluster(masters int) ([]*redis.Client, string, error) {
 			"--maxmemory-policy", "noeviction", "--logfile", filepath.Join(dir, "redis.log"), "--cluster-enabled", "yes",
 			"--cluster-config-file", filepath.Join(dir, "nodes.conf"), "--repl-diskless-sync-delay", "0"}
 		cmd := exec.Command("redis-server", append(args, strings.Fields(redisTuning)...)...)
+		cmd.SysProcAttr = diesWithUs()
 		if err := cmd.Start(); err != nil {
 			return nil, "", fmt.Errorf("redis-server: %w", err)
 		}

@@ -161,6 +161,8 @@ func (p *process) connect(ctx context.Context) error {
 	if cfg.RedisWaitReplicas > 0 {
 		p.queue.WaitForReplicas(redisstore.NewReplicas(p.rc, cfg.RedisWaitReplicas, cfg.RedisWaitTimeout))
 	}
+	// A fan-out's or a batch's tasks in one script, in Asynq's own layout.
+	p.queue.UseScript(p.pipelined)
 	return nil
 }
 
