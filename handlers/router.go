@@ -53,7 +53,7 @@ type API struct {
 	webhooks webhookStore
 	history  logReader
 	portals  portalStore
-	ping     func(context.Context) error
+	pinger   interface{ Ping(context.Context) error }
 	queue    *tasks.Queue
 	opts     Options
 	val      *validation
@@ -70,7 +70,7 @@ func New(store Store, queue *tasks.Queue, opts Options, log *slog.Logger) *API {
 	if opts.Published == nil {
 		opts.Published = func() {}
 	}
-	a := &API{creds: store, tenants: store, webhooks: store, history: store, portals: store, ping: store.Ping,
+	a := &API{creds: store, tenants: store, webhooks: store, history: store, portals: store, pinger: store,
 		queue: queue, opts: opts, log: log, now: opts.Now, keys: newKeyCache(opts.Now)}
 	a.val = newValidation(&a.opts)
 	return a
@@ -89,7 +89,7 @@ func (a *API) Router() *gin.Engine {
 		abort(c, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this route", nil)
 	})
 
-	Health(r, a.ping, a.opts.Metrics)
+	Health(r, func(ctx context.Context) error { return a.pinger.Ping(ctx) }, a.opts.Metrics)
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", a.opts.OpenAPI) })
 	r.GET("/docs", func(c *gin.Context) {
 		// The page loads nothing: no script, no request to any host.
