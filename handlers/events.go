@@ -2,14 +2,12 @@ package handlers
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -72,13 +70,6 @@ func (a *API) publish(c *gin.Context) {
 	if req.ID != nil {
 		keys = append(keys, "c:"+*req.ID)
 	}
-	// With TIDINGS_REDIS_WAIT_REPLICAS, which primaries are in charge
-	// before the first write (see replicated).
-	mark, err := a.queue.ReplicaMark(ctx)
-	if err != nil {
-		fail(c, a.log, err)
-		return
-	}
 	var out []byte
 	replayed := false
 	if len(keys) == 0 {
@@ -89,9 +80,6 @@ func (a *API) publish(c *gin.Context) {
 	} else {
 		out, replayed, err = a.queue.PublishOnce(ctx, tasks.Request{Event: ev, Keys: keys, Fingerprint: fingerprintOf(body),
 			TTL: a.opts.IdempotencyTTL, Render: render})
-	}
-	if err == nil && a.queue.WaitsForReplicas() {
-		err = a.replicated(ctx, mark, tenantID, out)
 	}
 	if err != nil {
 		a.forgetRevoked(c, err)
@@ -104,31 +92,6 @@ func (a *API) publish(c *gin.Context) {
 		a.opts.Published()
 	}
 	c.Data(http.StatusAccepted, "application/json; charset=utf-8", out)
-}
-
-// replicated waits until replicas hold what the answer out says was
-// written (TIDINGS_REDIS_WAIT_REPLICAS): the tenant's keys, the idempotency
-// record included, and its deliveries' queues; a failover since mark is a
-// 503. A replay waits too: the first request may have been answered 503
-// while it waited, and its retry with the same key must not be answered
-// 202 before the replicas have it.
-func (a *API) replicated(ctx context.Context, mark, tenantID string, out []byte) error {
-	var resp publishResponse
-	_ = json.Unmarshal(out, &resp)
-	return a.queue.Replicated(ctx, mark, tenantID, webhooksOf(resp))
-}
-
-// webhooksOf is the webhooks that publish answers name, once each.
-func webhooksOf(answers ...publishResponse) []string {
-	var ids []string
-	for _, a := range answers {
-		for _, d := range a.Deliveries {
-			if !slices.Contains(ids, d.WebhookID) {
-				ids = append(ids, d.WebhookID)
-			}
-		}
-	}
-	return ids
 }
 
 // maxBatch is the most events one batch publish carries.
@@ -181,23 +144,10 @@ func (a *API) publishBatch(c *gin.Context) {
 	if hasIdem {
 		r.Key, r.Fingerprint = "h:"+idemKey, fingerprintOf(body)
 	}
-	ctx := c.Request.Context()
-	mark, err := a.queue.ReplicaMark(ctx)
-	if err != nil {
-		fail(c, a.log, err)
-		return
-	}
-	res, err := a.queue.PublishBatch(ctx, r)
+	res, err := a.queue.PublishBatch(c.Request.Context(), r)
 	var ke *tasks.EventKeyError
 	if errors.As(err, &ke) {
 		err = conflictOn(ke.Err, fmt.Sprintf("events[%d].id", ke.Index))
-	}
-	if err == nil && a.queue.WaitsForReplicas() {
-		var out struct {
-			Data []publishResponse `json:"data"`
-		}
-		_ = json.Unmarshal(res.Response, &out)
-		err = a.queue.Replicated(ctx, mark, tenantID, webhooksOf(out.Data...))
 	}
 	if err != nil {
 		a.forgetRevoked(c, err)

@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -76,6 +77,10 @@ func (q *Queue) PublishBatch(ctx context.Context, r BatchRequest) (BatchResult, 
 	ctx, cancel := context.WithTimeout(ctx, PublishDeadline)
 	defer cancel()
 	ten := r.Events[0].Event.TenantID
+	mark, err := q.replicaMark(ctx)
+	if err != nil {
+		return BatchResult{}, err
+	}
 	items := make([]BatchItem, len(r.Events))
 	var keys, fps []string // what this request claimed
 	if all, allFPs := r.keys(); len(all) > 0 {
@@ -85,6 +90,9 @@ func (q *Queue) PublishBatch(ctx context.Context, r BatchRequest) (BatchResult, 
 		}
 		if r.Key != "" && recs[0] != nil {
 			resp, err := q.replay(ctx, ten, recs[0], r.Fingerprint)
+			if err == nil {
+				err = q.acknowledge(ctx, mark, ten, nil, true)
+			}
 			return BatchResult{Response: resp, Replayed: err == nil}, err
 		}
 		if claimed {
@@ -163,7 +171,8 @@ func (q *Queue) PublishBatch(ctx context.Context, r BatchRequest) (BatchResult, 
 			q.log.Warn("idempotency records not marked done", "events", len(pubs), "error", err)
 		}
 	}
-	return BatchResult{Response: resp, Created: len(pubs)}, nil
+	replayed := slices.ContainsFunc(items, func(it BatchItem) bool { return it.Replayed })
+	return BatchResult{Response: resp, Created: len(pubs)}, q.acknowledge(ctx, mark, ten, ds, replayed)
 }
 
 // keys are every idempotency key of a batch, its own first, and their

@@ -32,11 +32,18 @@ const IdempotencyLease = 2 * PublishDeadline
 // returns nil, the event and every task are in Redis; on error it leaves
 // nothing behind.
 func (q *Queue) Publish(ctx context.Context, ev *webhook.Event) ([]*webhook.Delivery, error) {
-	ds, err := q.fanOut(ctx, ev)
+	mark, err := q.replicaMark(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return ds, q.write(ctx, ev, ds, false, nil)
+	ds, err := q.fanOut(ctx, ev)
+	if err == nil {
+		err = q.write(ctx, ev, ds, false, nil)
+	}
+	if err == nil {
+		err = q.acknowledge(ctx, mark, ev.TenantID, ds, false)
+	}
+	return ds, err
 }
 
 // Request is a publish request with idempotency keys: the keys
@@ -62,12 +69,19 @@ func (q *Queue) PublishOnce(ctx context.Context, r Request) (resp []byte, replay
 	ctx, cancel := context.WithTimeout(ctx, PublishDeadline)
 	defer cancel()
 	ten := r.Event.TenantID
+	mark, err := q.replicaMark(ctx)
+	if err != nil {
+		return nil, false, err
+	}
 	rec, err := q.store.ClaimIdempotency(ctx, ten, r.Keys, r.Fingerprint, IdempotencyLease)
 	if err != nil {
 		return nil, false, err
 	}
 	if rec != nil {
 		resp, err := q.replay(ctx, ten, rec, r.Fingerprint)
+		if err == nil {
+			err = q.acknowledge(ctx, mark, ten, nil, true)
+		}
 		return resp, err == nil, err
 	}
 
@@ -87,7 +101,7 @@ func (q *Queue) PublishOnce(ctx context.Context, r Request) (resp []byte, replay
 	if err := q.store.CompleteIdempotency(ctx, ten, rec); err != nil {
 		q.log.Warn("idempotency record not marked done", "event_id", r.Event.ID, "error", err)
 	}
-	return resp, false, nil
+	return resp, false, q.acknowledge(ctx, mark, ten, ds, false)
 }
 
 // replay is the answer to a request whose key was held already (rec): the

@@ -89,33 +89,36 @@ type replicaWaiter interface {
 	Wait(ctx context.Context, mark string, tags ...string) error
 }
 
-// WaitForReplicas makes Replicated wait on w (TIDINGS_REDIS_WAIT_REPLICAS).
+// WaitForReplicas makes every publish wait on w until replicas hold what
+// it wrote (TIDINGS_REDIS_WAIT_REPLICAS).
 func (q *Queue) WaitForReplicas(w replicaWaiter) { q.replicas = w }
 
-// WaitsForReplicas reports whether Replicated waits.
-func (q *Queue) WaitsForReplicas() bool { return q.replicas != nil }
-
-// ReplicaMark names the primaries in charge before a publish writes; its
-// Replicated compares them with those it waits on.
-func (q *Queue) ReplicaMark(ctx context.Context) (string, error) {
+// replicaMark names the primaries in charge before a publish writes, so
+// that acknowledge can tell a failover in between; "" without a waiter.
+func (q *Queue) replicaMark(ctx context.Context) (string, error) {
 	if q.replicas == nil {
 		return "", nil
 	}
 	return q.replicas.Mark(ctx)
 }
 
-// Replicated returns once the replicas acknowledged every write a publish
-// made since mark: the tenant's (event, deliveries, idempotency record) and
-// those of the webhooks' delivery queues; webhook.ErrUnavailable if they do
-// not in time or a failover came in between. Without a waiter it returns
-// at once.
-func (q *Queue) Replicated(ctx context.Context, mark, tenantID string, webhookIDs []string) error {
+// acknowledge returns once the replicas hold every write a publish made
+// since mark: the tenant's keys (events, deliveries, idempotency records)
+// and the queues of its deliveries ds, or every delivery queue for a
+// replay, whose first request's deliveries are not known here (it may have
+// been answered 503 while it waited; its retry must not be answered 202
+// before the replicas have it). webhook.ErrUnavailable if they do not in
+// time or a failover came in between. Without a waiter it returns at once.
+func (q *Queue) acknowledge(ctx context.Context, mark, tenantID string, ds []*webhook.Delivery, replayed bool) error {
 	if q.replicas == nil {
 		return nil
 	}
 	tags := []string{tenantID}
-	for _, id := range webhookIDs {
-		if name := q.settings.QueueOf(id); !slices.Contains(tags, name) {
+	if replayed {
+		tags = append(tags, q.settings.Queues...)
+	}
+	for _, d := range ds {
+		if name := q.settings.QueueOf(d.WebhookID); !slices.Contains(tags, name) {
 			tags = append(tags, name)
 		}
 	}
