@@ -82,58 +82,97 @@ func (q *Queue) PublishBatch(ctx context.Context, r BatchRequest) (BatchResult, 
 		return BatchResult{}, err
 	}
 	items := make([]BatchItem, len(r.Events))
-	var keys, fps []string // what this request claimed
-	if all, allFPs := r.keys(); len(all) > 0 {
-		recs, claimed, err := q.store.ClaimIdempotencyBatch(ctx, ten, all, allFPs, IdempotencyLease)
+	c, err := q.claimBatch(ctx, ten, r, items)
+	switch {
+	case err != nil:
+		return BatchResult{}, err
+	case c.replay != nil:
+		return *c.replay, q.acknowledge(ctx, mark, ten, nil, true)
+	}
+	res, ds, err := q.storeBatch(ctx, ten, r, items)
+	if err != nil {
+		q.releaseBatch(ctx, ten, c.keys, c.fps)
+		return BatchResult{}, err
+	}
+	replayed := slices.ContainsFunc(items, func(it BatchItem) bool { return it.Replayed })
+	return res, q.acknowledge(ctx, mark, ten, ds, replayed)
+}
+
+// batchClaim is what claimBatch took: the keys this request holds and
+// their fingerprints, or the replay of the whole batch (its own key was
+// used before).
+type batchClaim struct {
+	keys, fps []string
+	replay    *BatchResult
+}
+
+// claimBatch claims every idempotency key of a batch in one script, and
+// answers the events whose client id was accepted before (into items).
+// A client id held by a request still running, or used with another body,
+// refuses the whole batch (EventKeyError), releasing what it claimed.
+func (q *Queue) claimBatch(ctx context.Context, ten string, r BatchRequest, items []BatchItem) (batchClaim, error) {
+	var c batchClaim
+	all, allFPs := r.keys()
+	if len(all) == 0 {
+		return c, nil
+	}
+	recs, claimed, err := q.store.ClaimIdempotencyBatch(ctx, ten, all, allFPs, IdempotencyLease)
+	if err != nil {
+		return c, err
+	}
+	if r.Key != "" && recs[0] != nil {
+		resp, err := q.replay(ctx, ten, recs[0], r.Fingerprint)
 		if err != nil {
-			return BatchResult{}, err
+			return c, err
 		}
-		if r.Key != "" && recs[0] != nil {
-			resp, err := q.replay(ctx, ten, recs[0], r.Fingerprint)
-			if err == nil {
-				err = q.acknowledge(ctx, mark, ten, nil, true)
-			}
-			return BatchResult{Response: resp, Replayed: err == nil}, err
-		}
-		if claimed {
-			for i, rec := range recs {
-				if rec == nil {
-					keys, fps = append(keys, all[i]), append(fps, allFPs[i])
-				}
-			}
-		}
-		if r.Key != "" {
-			recs = recs[1:]
-		}
-		for i, e := range r.Events {
-			if e.Key == "" {
-				continue
-			}
-			rec := recs[0]
-			recs = recs[1:]
+		c.replay = &BatchResult{Response: resp, Replayed: true}
+		return c, nil
+	}
+	if claimed {
+		for i, rec := range recs {
 			if rec == nil {
-				continue
+				c.keys, c.fps = append(c.keys, all[i]), append(c.fps, allFPs[i])
 			}
-			resp, err := q.replay(ctx, ten, rec, e.Fingerprint)
-			if err != nil {
-				q.releaseBatch(ctx, ten, keys, fps)
-				return BatchResult{}, &EventKeyError{Index: i, Err: err}
-			}
-			items[i] = BatchItem{Response: resp, Replayed: true}
-		}
-		if !claimed { // the script claims unless a replay above refuses
-			return BatchResult{}, fmt.Errorf("tasks: batch keys not claimed: %w", webhook.ErrIdempotencyKeyInUse)
 		}
 	}
+	if r.Key != "" {
+		recs = recs[1:]
+	}
+	for i, e := range r.Events {
+		if e.Key == "" {
+			continue
+		}
+		rec := recs[0]
+		recs = recs[1:]
+		if rec == nil {
+			continue
+		}
+		resp, err := q.replay(ctx, ten, rec, e.Fingerprint)
+		if err != nil {
+			q.releaseBatch(ctx, ten, c.keys, c.fps)
+			return c, &EventKeyError{Index: i, Err: err}
+		}
+		items[i] = BatchItem{Response: resp, Replayed: true}
+	}
+	if !claimed { // the script claims unless a replay above refuses
+		return c, fmt.Errorf("tasks: batch keys not claimed: %w", webhook.ErrIdempotencyKeyInUse)
+	}
+	return c, nil
+}
 
+// storeBatch stores the batch's new events (those items does not answer
+// yet) in one transaction with their keys' accepted records, queues their
+// tasks, and marks the keys done. It returns the batch's answer and the
+// deliveries it queued. On an error before the transaction, the caller
+// releases the keys; after it, the events and their records are removed.
+func (q *Queue) storeBatch(ctx context.Context, ten string, r BatchRequest, items []BatchItem) (BatchResult, []*webhook.Delivery, error) {
 	pubs, err := q.newEvents(ctx, r, items)
 	var resp []byte
 	if err == nil {
 		resp, err = r.Render(items)
 	}
 	if err != nil {
-		q.releaseBatch(ctx, ten, keys, fps)
-		return BatchResult{}, err
+		return BatchResult{}, nil, err
 	}
 	var batch *webhook.IdempotencyRecord
 	if r.Key != "" {
@@ -144,24 +183,21 @@ func (q *Queue) PublishBatch(ctx context.Context, r BatchRequest) (BatchResult, 
 		batch = &webhook.IdempotencyRecord{Keys: []string{r.Key}, Fingerprint: r.Fingerprint, EventID: strings.Join(ids, " "), Response: resp, TTL: r.TTL}
 	}
 	if err := q.store.CreateEvents(ctx, ten, pubs, batch); err != nil {
-		q.releaseBatch(ctx, ten, keys, fps)
-		return BatchResult{}, err
+		return BatchResult{}, nil, err
 	}
 	var ds []*webhook.Delivery
+	var done []*webhook.IdempotencyRecord
 	for _, p := range pubs {
 		ds = append(ds, p.Deliveries...)
+		if p.Idem != nil {
+			done = append(done, p.Idem)
+		}
 	}
 	if err := q.Enqueue(ctx, ds); err != nil {
 		if derr := q.store.DeleteEvents(context.WithoutCancel(ctx), ten, pubs, batch); derr != nil {
 			q.log.Error("publish: batch not removed after a failed enqueue", "events", len(pubs), "error", derr)
 		}
-		return BatchResult{}, err
-	}
-	var done []*webhook.IdempotencyRecord
-	for _, p := range pubs {
-		if p.Idem != nil {
-			done = append(done, p.Idem)
-		}
+		return BatchResult{}, nil, err
 	}
 	if batch != nil {
 		done = append(done, batch)
@@ -171,8 +207,7 @@ func (q *Queue) PublishBatch(ctx context.Context, r BatchRequest) (BatchResult, 
 			q.log.Warn("idempotency records not marked done", "events", len(pubs), "error", err)
 		}
 	}
-	replayed := slices.ContainsFunc(items, func(it BatchItem) bool { return it.Replayed })
-	return BatchResult{Response: resp, Created: len(pubs)}, q.acknowledge(ctx, mark, ten, ds, replayed)
+	return BatchResult{Response: resp, Created: len(pubs)}, ds, nil
 }
 
 // keys are every idempotency key of a batch, its own first, and their
