@@ -18,7 +18,7 @@ type recoverRequest struct {
 // delivery for every event in the window that the webhook missed
 // (tasks.Queue.Recover).
 func (a *API) recoverWebhook(c *gin.Context) {
-	e, ok := a.endpoint(c)
+	e, ok := a.webhookOf(c)
 	if !ok {
 		return
 	}

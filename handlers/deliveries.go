@@ -21,7 +21,7 @@ func (a *API) listDeliveries(c *gin.Context) {
 		fail(c, a.log, err)
 		return
 	}
-	e, ok := a.endpoint(c)
+	e, ok := a.webhookOf(c)
 	if !ok {
 		return
 	}

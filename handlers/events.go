@@ -272,7 +272,7 @@ func publishedOf(ev *webhook.Event, clientID *string, ds []*webhook.Delivery) *p
 }
 
 func (a *API) testWebhook(c *gin.Context) {
-	e, ok := a.endpoint(c)
+	e, ok := a.webhookOf(c)
 	if !ok {
 		return
 	}

@@ -172,7 +172,7 @@ func (a *API) webhookStats(c *gin.Context) {
 		fail(c, a.log, err)
 		return
 	}
-	e, ok := a.endpoint(c)
+	e, ok := a.webhookOf(c)
 	if !ok {
 		return
 	}

@@ -28,11 +28,11 @@ type tenantStore interface {
 
 // webhookStore keeps webhooks (webhooks.go).
 type webhookStore interface {
-	CreateEndpoint(ctx context.Context, e *webhook.Endpoint) error
-	GetEndpoint(ctx context.Context, tenantID, id string) (*webhook.Endpoint, error)
-	ListEndpoints(ctx context.Context, tenantID string, status webhook.EndpointStatus, cursor string, limit int) (webhook.Page[*webhook.Endpoint], error)
-	SaveSettings(ctx context.Context, e *webhook.Endpoint) error
-	SetStatus(ctx context.Context, tenantID, id string, status webhook.EndpointStatus, reason string) (bool, error)
+	CreateWebhook(ctx context.Context, e *webhook.Webhook) error
+	GetWebhook(ctx context.Context, tenantID, id string) (*webhook.Webhook, error)
+	ListWebhooks(ctx context.Context, tenantID string, status webhook.WebhookStatus, cursor string, limit int) (webhook.Page[*webhook.Webhook], error)
+	SaveSettings(ctx context.Context, e *webhook.Webhook) error
+	SetStatus(ctx context.Context, tenantID, id string, status webhook.WebhookStatus, reason string) (bool, error)
 	WebhookStats(ctx context.Context, tenantID, webhookID string, until time.Time, hours int) ([]webhook.StatsBucket, error)
 }
 

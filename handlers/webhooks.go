@@ -116,7 +116,7 @@ func (a *API) createWebhook(c *gin.Context) {
 		return
 	}
 	now := a.now()
-	e := &webhook.Endpoint{ID: webhook.NewID(webhook.PrefixWebhook, now), TenantID: tenantOf(c), CreatedAt: now, UpdatedAt: now, Status: webhook.StatusActive}
+	e := &webhook.Webhook{ID: webhook.NewID(webhook.PrefixWebhook, now), TenantID: tenantOf(c), CreatedAt: now, UpdatedAt: now, Status: webhook.StatusActive}
 	spec.store(e)
 	if e.Secret == "" {
 		e.Secret = webhook.NewSecret()
@@ -124,11 +124,11 @@ func (a *API) createWebhook(c *gin.Context) {
 	if !spec.Active {
 		e.Status = webhook.StatusPaused
 	}
-	if err := a.webhooks.CreateEndpoint(c.Request.Context(), e); err != nil {
+	if err := a.webhooks.CreateWebhook(c.Request.Context(), e); err != nil {
 		fail(c, a.log, err)
 		return
 	}
-	out := webhook.EndpointView(e)
+	out := webhook.WebhookView(e)
 	if ps, ok := portalSession(c); !ok || ps.Has(webhook.CapSecretsRead) {
 		out.Secret = e.Secret
 	}
@@ -136,7 +136,7 @@ func (a *API) createWebhook(c *gin.Context) {
 }
 
 // store copies a validated spec onto an endpoint's settings.
-func (s *webhookSpec) store(e *webhook.Endpoint) {
+func (s *webhookSpec) store(e *webhook.Webhook) {
 	e.URL, e.Events, e.Description = s.URL, s.Events, s.Description
 	e.Headers, e.Metadata, e.RateLimit = s.Headers, s.Metadata, s.RateLimit
 	if s.Secret != "" {
@@ -144,14 +144,14 @@ func (s *webhookSpec) store(e *webhook.Endpoint) {
 	}
 }
 
-func specOf(e *webhook.Endpoint) webhookSpec {
+func specOf(e *webhook.Webhook) webhookSpec {
 	return webhookSpec{URL: e.URL, Events: e.Events, Description: e.Description, Headers: e.Headers,
 		Metadata: e.Metadata, RateLimit: e.RateLimit, Active: e.Status == webhook.StatusActive}
 }
 
 func (a *API) listWebhooks(c *gin.Context) {
 	cursor, limit, err := listParams(c, webhook.PrefixWebhook, "status")
-	status := webhook.EndpointStatus(c.Query("status"))
+	status := webhook.WebhookStatus(c.Query("status"))
 	if _, ok := c.GetQuery("status"); ok {
 		switch status {
 		case webhook.StatusActive, webhook.StatusPaused, webhook.StatusDisabled:
@@ -163,12 +163,12 @@ func (a *API) listWebhooks(c *gin.Context) {
 		fail(c, a.log, err)
 		return
 	}
-	page, err := a.webhooks.ListEndpoints(c.Request.Context(), tenantOf(c), status, cursor, limit)
+	page, err := a.webhooks.ListWebhooks(c.Request.Context(), tenantOf(c), status, cursor, limit)
 	if err != nil {
 		fail(c, a.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, renderList(page, webhook.EndpointView))
+	c.JSON(http.StatusOK, renderList(page, webhook.WebhookView))
 }
 
 // mergeInvalid adds a field to a validation error (or makes one).
@@ -182,8 +182,8 @@ func mergeInvalid(err error, field, reason string) error {
 }
 
 // endpoint loads the webhook named in the path, of the caller's tenant.
-func (a *API) endpoint(c *gin.Context) (*webhook.Endpoint, bool) {
-	e, err := a.webhooks.GetEndpoint(c.Request.Context(), tenantOf(c), c.Param("id"))
+func (a *API) webhookOf(c *gin.Context) (*webhook.Webhook, bool) {
+	e, err := a.webhooks.GetWebhook(c.Request.Context(), tenantOf(c), c.Param("id"))
 	if err != nil {
 		fail(c, a.log, err)
 		return nil, false
@@ -192,13 +192,13 @@ func (a *API) endpoint(c *gin.Context) (*webhook.Endpoint, bool) {
 }
 
 func (a *API) getWebhook(c *gin.Context) {
-	if e, ok := a.endpoint(c); ok {
-		c.JSON(http.StatusOK, webhook.EndpointView(e))
+	if e, ok := a.webhookOf(c); ok {
+		c.JSON(http.StatusOK, webhook.WebhookView(e))
 	}
 }
 
 func (a *API) getSecret(c *gin.Context) {
-	if e, ok := a.endpoint(c); ok {
+	if e, ok := a.webhookOf(c); ok {
 		c.JSON(http.StatusOK, gin.H{"secret": e.Secret})
 	}
 }
@@ -210,7 +210,7 @@ func (a *API) putWebhook(c *gin.Context)   { a.updateWebhook(c, true) }
 // request replaces everything; omitted optional fields return to their
 // defaults and the secret is kept unless one is given).
 func (a *API) updateWebhook(c *gin.Context, replace bool) {
-	e, ok := a.endpoint(c)
+	e, ok := a.webhookOf(c)
 	if !ok {
 		return
 	}
@@ -236,12 +236,12 @@ func (a *API) updateWebhook(c *gin.Context, replace bool) {
 			return
 		}
 	}
-	c.JSON(http.StatusOK, webhook.EndpointView(e))
+	c.JSON(http.StatusOK, webhook.WebhookView(e))
 }
 
 // applyActive pauses a webhook, or re-activates a paused or disabled one as
 // enable does.
-func (a *API) applyActive(ctx context.Context, e *webhook.Endpoint, active bool) error {
+func (a *API) applyActive(ctx context.Context, e *webhook.Webhook, active bool) error {
 	switch {
 	case active && e.Status != webhook.StatusActive:
 		e.Status, e.DisabledReason, e.FailureCount, e.ExhaustedStreak = webhook.StatusActive, "", 0, 0
@@ -263,7 +263,7 @@ func (a *API) deleteWebhook(c *gin.Context) {
 }
 
 func (a *API) enableWebhook(c *gin.Context) {
-	e, ok := a.endpoint(c)
+	e, ok := a.webhookOf(c)
 	if !ok {
 		return
 	}
@@ -272,7 +272,7 @@ func (a *API) enableWebhook(c *gin.Context) {
 		fail(c, a.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, webhook.EndpointView(e))
+	c.JSON(http.StatusOK, webhook.WebhookView(e))
 }
 
 type rotateRequest struct {
@@ -283,7 +283,7 @@ type rotateRequest struct {
 // rotateSecret replaces the signing secret; the old one keeps signing for
 // the grace period (default a day; 0 retires it at once).
 func (a *API) rotateSecret(c *gin.Context) {
-	e, ok := a.endpoint(c)
+	e, ok := a.webhookOf(c)
 	if !ok {
 		return
 	}

@@ -20,7 +20,7 @@ func (s *Store) Begin(ctx context.Context, req webhook.BeginRequest) (*webhook.P
 	keys := []string{keyDelivery(ten, req.DeliveryID), keyEvent(ten, req.EventID), keyWebhook(ten, req.WebhookID),
 		keyWebhookInflight(ten, req.WebhookID), keyWebhookBucket(ten, req.WebhookID)}
 	ev, haveEvent := s.events.get(ten + "/" + req.EventID)
-	ep, _ := s.endpoints.get(ten + "/" + req.WebhookID) // zero: none kept
+	ep, _ := s.webhooks.get(ten + "/" + req.WebhookID) // zero: none kept
 	res, err := s.runArray(ctx, "begin attempt", scriptBegin, keys, 6, req.Slot.Lease.Milliseconds(), req.Slot.MaxInFlight,
 		req.Slot.Member, ep.version, haveEvent, webhook.NamesEvent(req.DeliveryID, req.EventID))
 	if err != nil {
@@ -29,7 +29,7 @@ func (s *Store) Begin(ctx context.Context, req webhook.BeginRequest) (*webhook.P
 	b := &webhook.Prepared{}
 	if b.Event, err = s.begunEvent(req, res[1], ev); err == nil {
 		if b.Delivery, err = s.begunDelivery(req, res[0], b.Event); err == nil {
-			b.Endpoint, err = s.begunEndpoint(req, res[2], res[3], ep.endpoint)
+			b.Webhook, err = s.begunWebhook(req, res[2], res[3], ep.webhook)
 		}
 	}
 	state, ok1 := res[4].(int64)
@@ -86,16 +86,16 @@ func (s *Store) begunDelivery(req webhook.BeginRequest, v any, ev *webhook.Event
 	return nil, errUnexpected
 }
 
-// begunEndpoint reads scriptBegin's webhook elements: its whole hash when
+// begunWebhook reads scriptBegin's webhook elements: its whole hash when
 // its settings changed from the caller's (kept) (kept anew with their
 // version), else the caller's webhook with the status read now.
-func (s *Store) begunEndpoint(req webhook.BeginRequest, fields, status any, kept *webhook.Endpoint) (*webhook.Endpoint, error) {
+func (s *Store) begunWebhook(req webhook.BeginRequest, fields, status any, kept *webhook.Webhook) (*webhook.Webhook, error) {
 	switch h := fields.(type) {
 	case []any:
 		m := pairs(h)
-		e, err := decodeEndpoint(req.TenantID, req.WebhookID, m)
+		e, err := decodeWebhook(req.TenantID, req.WebhookID, m)
 		if err == nil && e != nil && m["v"] != "" {
-			s.endpoints.put(req.TenantID+"/"+req.WebhookID, versioned{m["v"], e}, len(m["cfg"]))
+			s.webhooks.put(req.TenantID+"/"+req.WebhookID, versioned{m["v"], e}, len(m["cfg"]))
 		}
 		return e, err
 	case int64:
@@ -103,7 +103,7 @@ func (s *Store) begunEndpoint(req webhook.BeginRequest, fields, status any, kept
 			return nil, nil
 		}
 		e := *kept // shared: copied to set the current status
-		e.Status = webhook.EndpointStatus(str(status))
+		e.Status = webhook.WebhookStatus(str(status))
 		return &e, nil
 	}
 	return nil, errUnexpected
@@ -111,8 +111,8 @@ func (s *Store) begunEndpoint(req webhook.BeginRequest, fields, status any, kept
 
 // versioned is a webhook as cached with its settings version (the hash's v).
 type versioned struct {
-	version  string
-	endpoint *webhook.Endpoint
+	version string
+	webhook *webhook.Webhook
 }
 
 func str(v any) string {

@@ -12,9 +12,9 @@ import (
 	"github.com/tidingshq/tidings/webhook"
 )
 
-// endpointSettings is the cfg field of a webhook hash: everything the API
+// webhookSettings is the cfg field of a webhook hash: everything the API
 // writes. Counters and status are separate fields that workers update.
-type endpointSettings struct {
+type webhookSettings struct {
 	URL         string              `json:"url"`
 	Events      []string            `json:"events"`
 	Description string              `json:"description,omitempty"`
@@ -27,35 +27,35 @@ type endpointSettings struct {
 	UpdatedAt   int64               `json:"updated_at"`
 }
 
-func settingsOf(e *webhook.Endpoint) ([]byte, error) {
-	return json.Marshal(endpointSettings{
+func settingsOf(e *webhook.Webhook) ([]byte, error) {
+	return json.Marshal(webhookSettings{
 		URL: e.URL, Events: e.Events, Description: e.Description, Headers: e.Headers,
 		Metadata: e.Metadata, RateLimit: e.RateLimit, Secret: e.Secret, OldSecrets: e.OldSecrets,
 		CreatedAt: e.CreatedAt.UnixMilli(), UpdatedAt: e.UpdatedAt.UnixMilli(),
 	})
 }
 
-// decodeEndpoint builds an endpoint from its hash; nil if the hash is empty.
-func decodeEndpoint(tenantID, id string, h map[string]string) (*webhook.Endpoint, error) {
+// decodeWebhook builds an endpoint from its hash; nil if the hash is empty.
+func decodeWebhook(tenantID, id string, h map[string]string) (*webhook.Webhook, error) {
 	if len(h) == 0 || h["cfg"] == "" {
 		return nil, nil
 	}
-	var cfg endpointSettings
+	var cfg webhookSettings
 	if err := json.Unmarshal([]byte(h["cfg"]), &cfg); err != nil {
 		return nil, fmt.Errorf("redisstore: webhook %s: corrupt settings: %w", id, err)
 	}
-	return &webhook.Endpoint{
+	return &webhook.Webhook{
 		ID: id, TenantID: tenantID, URL: cfg.URL, Events: cfg.Events, Description: cfg.Description,
 		Headers: cfg.Headers, Metadata: cfg.Metadata, RateLimit: cfg.RateLimit, Secret: cfg.Secret,
 		OldSecrets: cfg.OldSecrets, CreatedAt: unixMs(cfg.CreatedAt), UpdatedAt: unixMs(cfg.UpdatedAt),
-		Status: webhook.EndpointStatus(h["status"]), DisabledReason: h["disabled_reason"],
+		Status: webhook.WebhookStatus(h["status"]), DisabledReason: h["disabled_reason"],
 		FailureCount: atoi(h["failure_count"]), ExhaustedStreak: atoi(h["exhausted_streak"]),
 		LastDeliveryAt: fromMs(h["last_delivery_at"]), LastSuccessAt: fromMs(h["last_success_at"]),
 	}, nil
 }
 
-// CreateEndpoint stores a new webhook and records its exact event types.
-func (s *Store) CreateEndpoint(ctx context.Context, e *webhook.Endpoint) error {
+// CreateWebhook stores a new webhook and records its exact event types.
+func (s *Store) CreateWebhook(ctx context.Context, e *webhook.Webhook) error {
 	cfg, err := settingsOf(e)
 	if err != nil {
 		return err
@@ -83,13 +83,13 @@ func (s *Store) addTypes(ctx context.Context, p redis.Pipeliner, tenantID string
 	}
 }
 
-// GetEndpoint returns a webhook or webhook.ErrNotFound.
-func (s *Store) GetEndpoint(ctx context.Context, tenantID, id string) (*webhook.Endpoint, error) {
+// GetWebhook returns a webhook or webhook.ErrNotFound.
+func (s *Store) GetWebhook(ctx context.Context, tenantID, id string) (*webhook.Webhook, error) {
 	h, err := s.rdb.HGetAll(ctx, keyWebhook(tenantID, id)).Result()
 	if err != nil {
 		return nil, wrap("get webhook", err)
 	}
-	e, err := decodeEndpoint(tenantID, id, h)
+	e, err := decodeWebhook(tenantID, id, h)
 	if err != nil {
 		return nil, err
 	}
@@ -99,8 +99,8 @@ func (s *Store) GetEndpoint(ctx context.Context, tenantID, id string) (*webhook.
 	return e, nil
 }
 
-// getEndpoints fetches webhooks by ID in one round trip, skipping missing ones.
-func (s *Store) getEndpoints(ctx context.Context, tenantID string, ids []string) ([]*webhook.Endpoint, []string, error) {
+// getWebhooks fetches webhooks by ID in one round trip, skipping missing ones.
+func (s *Store) getWebhooks(ctx context.Context, tenantID string, ids []string) ([]*webhook.Webhook, []string, error) {
 	if len(ids) == 0 {
 		return nil, nil, nil
 	}
@@ -112,10 +112,10 @@ func (s *Store) getEndpoints(ctx context.Context, tenantID string, ids []string)
 	if _, err := p.Exec(ctx); err != nil {
 		return nil, nil, wrap("get webhooks", err)
 	}
-	var out []*webhook.Endpoint
+	var out []*webhook.Webhook
 	var kept []string
 	for i, c := range cmds {
-		e, err := decodeEndpoint(tenantID, ids[i], c.Val())
+		e, err := decodeWebhook(tenantID, ids[i], c.Val())
 		if err != nil {
 			return nil, nil, err
 		}
@@ -127,15 +127,15 @@ func (s *Store) getEndpoints(ctx context.Context, tenantID string, ids []string)
 	return out, kept, nil
 }
 
-// ListEndpoints pages through a tenant's webhooks, newest first, optionally
+// ListWebhooks pages through a tenant's webhooks, newest first, optionally
 // only those with the given status.
-func (s *Store) ListEndpoints(ctx context.Context, tenantID string, status webhook.EndpointStatus, cursor string, limit int) (webhook.Page[*webhook.Endpoint], error) {
-	return scanIndex(ctx, zsetIndex(s.rdb, keyWebhooks(tenantID)), cursor, limit, func(ids []string) ([]*webhook.Endpoint, []string, error) {
-		all, kept, err := s.getEndpoints(ctx, tenantID, ids)
+func (s *Store) ListWebhooks(ctx context.Context, tenantID string, status webhook.WebhookStatus, cursor string, limit int) (webhook.Page[*webhook.Webhook], error) {
+	return scanIndex(ctx, zsetIndex(s.rdb, keyWebhooks(tenantID)), cursor, limit, func(ids []string) ([]*webhook.Webhook, []string, error) {
+		all, kept, err := s.getWebhooks(ctx, tenantID, ids)
 		if err != nil || status == "" {
 			return all, kept, err
 		}
-		var out []*webhook.Endpoint
+		var out []*webhook.Webhook
 		var outIDs []string
 		for i, e := range all {
 			if e.Status == status {
@@ -147,18 +147,18 @@ func (s *Store) ListEndpoints(ctx context.Context, tenantID string, status webho
 	})
 }
 
-// AllEndpoints returns every webhook of a tenant, the fan-out's candidates,
+// AllWebhooks returns every webhook of a tenant, the fan-out's candidates,
 // in one round trip (it runs for every event published). The list is kept
 // and only checked against the tenant's webhooks version while that holds,
 // so a tenant with many webhooks does not cost a read and a decode of each
-// per event; a list older than endpointListTTL is read again whatever the
+// per event; a list older than webhookListTTL is read again whatever the
 // version says, since a version can go back (Redis restarted without its
 // data, a failover that lost the last writes) and then match a stale list.
 // The endpoints returned are shared: read-only.
-func (s *Store) AllEndpoints(ctx context.Context, tenantID string) ([]*webhook.Endpoint, error) {
-	cached, ok := s.endpointLists.get(tenantID)
+func (s *Store) AllWebhooks(ctx context.Context, tenantID string) ([]*webhook.Webhook, error) {
+	cached, ok := s.webhookLists.get(tenantID)
 	known := ""
-	if ok && s.now().Sub(cached.at) < endpointListTTL {
+	if ok && s.now().Sub(cached.at) < webhookListTTL {
 		known = cached.version
 	}
 	confirm := ""
@@ -166,7 +166,7 @@ func (s *Store) AllEndpoints(ctx context.Context, tenantID string) ([]*webhook.E
 		confirm = k.KeyID
 	}
 	keys := []string{keyWebhooks(tenantID), keyWebhooksVersion(tenantID), keyTenantKeys(tenantID)}
-	res, err := s.runArray(ctx, "list webhooks", scriptAllEndpoints, keys, -1, keyWebhook(tenantID, ""), known, confirm)
+	res, err := s.runArray(ctx, "list webhooks", scriptAllWebhooks, keys, -1, keyWebhook(tenantID, ""), known, confirm)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +180,7 @@ func (s *Store) AllEndpoints(ctx context.Context, tenantID string) ([]*webhook.E
 	if known != "" && version == known && len(res) == 1 {
 		return cached.list, nil
 	}
-	var all []*webhook.Endpoint
+	var all []*webhook.Webhook
 	size := 0
 	for i := 1; i+1 < len(res); i += 2 {
 		h, ok := res[i+1].([]any)
@@ -188,7 +188,7 @@ func (s *Store) AllEndpoints(ctx context.Context, tenantID string) ([]*webhook.E
 			return nil, unexpectedReply("list webhooks", res)
 		}
 		m := pairs(h)
-		e, err := decodeEndpoint(tenantID, str(res[i]), m)
+		e, err := decodeWebhook(tenantID, str(res[i]), m)
 		if err != nil {
 			return nil, err
 		}
@@ -198,23 +198,23 @@ func (s *Store) AllEndpoints(ctx context.Context, tenantID string) ([]*webhook.E
 		}
 	}
 	if version != "" {
-		s.endpointLists.put(tenantID, endpointList{version: version, at: s.now(), list: all}, size)
+		s.webhookLists.put(tenantID, webhookList{version: version, at: s.now(), list: all}, size)
 	}
 	return all, nil
 }
 
-// endpointListTTL bounds how long AllEndpoints trusts a kept list without
+// webhookListTTL bounds how long AllWebhooks trusts a kept list without
 // reading it again.
-const endpointListTTL = 5 * time.Second
+const webhookListTTL = 5 * time.Second
 
-// endpointList is a tenant's webhooks as kept by AllEndpoints.
-type endpointList struct {
+// webhookList is a tenant's webhooks as kept by AllWebhooks.
+type webhookList struct {
 	version string
 	at      time.Time
-	list    []*webhook.Endpoint
+	list    []*webhook.Webhook
 }
 
-// scriptAllEndpoints reads every webhook of a tenant, unless the caller's
+// scriptAllWebhooks reads every webhook of a tenant, unless the caller's
 // list is current.
 //
 // Input:
@@ -234,7 +234,7 @@ type endpointList struct {
 // caller's list is current, else {version, id, the webhook's fields, id,
 // fields, …} in index order; version is "" while the tenant has none (never
 // current).
-var scriptAllEndpoints = redis.NewScript(`
+var scriptAllWebhooks = redis.NewScript(`
 if ARGV[3] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[3]) == 0 then return {-1} end
 local v = redis.call('GET', KEYS[2]) or ''
 if v ~= '' and v == ARGV[2] then return {v} end
@@ -247,7 +247,7 @@ return out`)
 
 // SaveSettings writes a webhook's settings (not its status or counters);
 // webhook.ErrNotFound if it was deleted meanwhile.
-func (s *Store) SaveSettings(ctx context.Context, e *webhook.Endpoint) error {
+func (s *Store) SaveSettings(ctx context.Context, e *webhook.Webhook) error {
 	cfg, err := settingsOf(e)
 	if err != nil {
 		return err
@@ -288,7 +288,7 @@ return 1`)
 // failure counters. It reports whether the status changed (a webhook
 // already disabled is not disabled again). webhook.ErrNotFound if it does
 // not exist.
-func (s *Store) SetStatus(ctx context.Context, tenantID, id string, status webhook.EndpointStatus, reason string) (bool, error) {
+func (s *Store) SetStatus(ctx context.Context, tenantID, id string, status webhook.WebhookStatus, reason string) (bool, error) {
 	args := []any{string(status), reason}
 	n, err := s.runInt(ctx, "set webhook status", scriptSetStatus, []string{keyWebhook(tenantID, id), keyWebhooksVersion(tenantID)}, args...)
 	if err != nil {
@@ -327,9 +327,9 @@ if ARGV[1] == 'active' then
 end
 return 1`)
 
-// DeleteEndpoint removes a webhook and returns the IDs of its pending
+// DeleteWebhook removes a webhook and returns the IDs of its pending
 // deliveries, which the caller cancels.
-func (s *Store) DeleteEndpoint(ctx context.Context, tenantID, id string) ([]string, error) {
+func (s *Store) DeleteWebhook(ctx context.Context, tenantID, id string) ([]string, error) {
 	pending, err := s.rdb.SMembers(ctx, keyWebhookPending(tenantID, id)).Result()
 	if err != nil {
 		return nil, wrap("delete webhook", err)

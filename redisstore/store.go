@@ -27,10 +27,10 @@ type Store struct {
 
 	// What Begin read before, so a delivery's turn does not carry them
 	// again: events (immutable) and webhooks with their settings version.
-	events    *cache[*webhook.Event]
-	endpoints *cache[versioned]
-	// What AllEndpoints read before, by tenant (publishing).
-	endpointLists *cache[endpointList]
+	events   *cache[*webhook.Event]
+	webhooks *cache[versioned]
+	// What AllWebhooks read before, by tenant (publishing).
+	webhookLists *cache[webhookList]
 }
 
 // Options configure a Store.
@@ -57,8 +57,8 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 		opts.Attempts = webhook.DefaultSchedule.Attempts()
 	}
 	return &Store{rdb: rdb, retention: opts.Retention, attempts: opts.Attempts, now: opts.Now,
-		events: newCache[*webhook.Event](16 << 20), endpoints: newCache[versioned](4 << 20),
-		endpointLists: newCache[endpointList](8 << 20)}
+		events: newCache[*webhook.Event](16 << 20), webhooks: newCache[versioned](4 << 20),
+		webhookLists: newCache[webhookList](8 << 20)}
 }
 
 // Ping checks that Redis answers.

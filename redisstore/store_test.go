@@ -23,7 +23,7 @@ func newStore(t *testing.T, retention time.Duration) (*Store, *redis.Client) {
 	return New(rc, Options{Retention: retention}), rc
 }
 
-func fixture(t *testing.T, s *Store) (*webhook.Endpoint, *webhook.Event, *webhook.Delivery) {
+func fixture(t *testing.T, s *Store) (*webhook.Webhook, *webhook.Event, *webhook.Delivery) {
 	t.Helper()
 	ctx := context.Background()
 	now := time.Now()
@@ -32,9 +32,9 @@ func fixture(t *testing.T, s *Store) (*webhook.Endpoint, *webhook.Event, *webhoo
 	if err := s.CreateTenant(ctx, ten, key); err != nil {
 		t.Fatal(err)
 	}
-	ep := &webhook.Endpoint{ID: webhook.NewID(webhook.PrefixWebhook, now), TenantID: ten.ID, URL: "https://example.com",
+	ep := &webhook.Webhook{ID: webhook.NewID(webhook.PrefixWebhook, now), TenantID: ten.ID, URL: "https://example.com",
 		Events: []string{"batch.*", "computation.complete"}, Secret: webhook.NewSecret(), Status: webhook.StatusActive, CreatedAt: now, UpdatedAt: now}
-	if err := s.CreateEndpoint(ctx, ep); err != nil {
+	if err := s.CreateWebhook(ctx, ep); err != nil {
 		t.Fatal(err)
 	}
 	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: ten.ID, Type: "batch.done", Data: json.RawMessage(`{"a":"<&>"}`), CreatedAt: now}
@@ -142,7 +142,7 @@ func TestRecordAttemptAndEnd(t *testing.T) {
 	if got.Status != webhook.DeliveryFailed || got.Attempt != 2 || !got.NextRetryAt.IsZero() || got.FailedAtRetry != 1 {
 		t.Errorf("delivery = %+v", got)
 	}
-	e, _ := s.GetEndpoint(ctx, ep.TenantID, ep.ID)
+	e, _ := s.GetWebhook(ctx, ep.TenantID, ep.ID)
 	if e.FailureCount != 2 || e.ExhaustedStreak != 1 || e.LastDeliveryAt.IsZero() {
 		t.Errorf("endpoint = %+v", e)
 	}
@@ -175,7 +175,7 @@ func TestRecordAttemptAndEnd(t *testing.T) {
 	if got.Status != webhook.DeliveryCancelled {
 		t.Errorf("cancelled delivery became %s", got.Status)
 	}
-	e, _ = s.GetEndpoint(ctx, ep.TenantID, ep.ID)
+	e, _ = s.GetWebhook(ctx, ep.TenantID, ep.ID)
 	if e.FailureCount != 0 || e.ExhaustedStreak != 0 || e.LastSuccessAt.IsZero() {
 		t.Errorf("a success resets the counters: %+v", e)
 	}
@@ -474,7 +474,7 @@ func TestUnavailable(t *testing.T) {
 	defer rc.Close()
 	s := New(rc, Options{})
 	start := time.Now()
-	_, err := s.GetEndpoint(context.Background(), "ten_x", "wh_x")
+	_, err := s.GetWebhook(context.Background(), "ten_x", "wh_x")
 	if !errors.Is(err, webhook.ErrUnavailable) {
 		t.Errorf("err = %v, want ErrUnavailable", err)
 	}
@@ -515,8 +515,8 @@ func TestScriptReplyShapes(t *testing.T) {
 		if _, _, err := s.Acquire(ctx, "ten_1", "wh_1", slot, 0); err == nil && i > 0 { // {1, 2} is Acquire's shape
 			t.Errorf("Acquire of reply %#v: no error", reply)
 		}
-		if _, err := s.AllEndpoints(ctx, "ten_1"); err == nil && reply != nil {
-			t.Errorf("AllEndpoints of reply %#v: no error", reply)
+		if _, err := s.AllWebhooks(ctx, "ten_1"); err == nil && reply != nil {
+			t.Errorf("AllWebhooks of reply %#v: no error", reply)
 		}
 	}
 	for _, reply := range []any{"1", []any{int64(1)}, nil} {
@@ -539,7 +539,7 @@ func TestBeginTakesSlots(t *testing.T) {
 	ctx := context.Background()
 	ep, ev, d := fixture(t, s)
 	turn, err := s.Begin(ctx, webhook.BeginRequest{TenantID: d.TenantID, DeliveryID: d.ID, EventID: ev.ID, WebhookID: ep.ID, Slot: webhook.Slot{Member: d.ID, MaxInFlight: 1, Lease: time.Minute}})
-	if err != nil || !turn.HasSlot || turn.Delivery.ID != d.ID || turn.Event.ID != ev.ID || turn.Endpoint.ID != ep.ID {
+	if err != nil || !turn.HasSlot || turn.Delivery.ID != d.ID || turn.Event.ID != ev.ID || turn.Webhook.ID != ep.ID {
 		t.Fatalf("Begin = %+v, %v", turn, err)
 	}
 	// A second delivery of the same webhook finds the single slot taken.
@@ -619,21 +619,21 @@ func TestBeginReadsWhatChanged(t *testing.T) {
 	}
 	first := begin()
 	second := begin()
-	if second.Event != first.Event || second.Endpoint.Secret != ep.Secret || !second.HasSlot {
+	if second.Event != first.Event || second.Webhook.Secret != ep.Secret || !second.HasSlot {
 		t.Fatalf("second turn = %+v (event %p, first %p)", second, second.Event, first.Event)
 	}
 	ep.URL, ep.RateLimit = "https://example.com/v2", 1000
 	if err := s.SaveSettings(ctx, ep); err != nil {
 		t.Fatal(err)
 	}
-	if got := begin().Endpoint; got.URL != ep.URL || got.RateLimit != 1000 {
+	if got := begin().Webhook; got.URL != ep.URL || got.RateLimit != 1000 {
 		t.Errorf("after a settings change: %+v", got)
 	}
 	if _, err := s.SetStatus(ctx, d.TenantID, ep.ID, webhook.StatusPaused, ""); err != nil {
 		t.Fatal(err)
 	}
-	if got := begin(); got.Endpoint.Status != webhook.StatusPaused || got.HasSlot {
-		t.Errorf("after pausing: status %s, holding %v", got.Endpoint.Status, got.HasSlot)
+	if got := begin(); got.Webhook.Status != webhook.StatusPaused || got.HasSlot {
+		t.Errorf("after pausing: status %s, holding %v", got.Webhook.Status, got.HasSlot)
 	}
 	if _, err := s.SetStatus(ctx, d.TenantID, ep.ID, webhook.StatusActive, ""); err != nil {
 		t.Fatal(err)
@@ -642,11 +642,11 @@ func TestBeginReadsWhatChanged(t *testing.T) {
 	if got := begin(); got.Event != nil || got.HasSlot {
 		t.Errorf("expired event: %+v", got)
 	}
-	if _, err := s.DeleteEndpoint(ctx, d.TenantID, ep.ID); err != nil {
+	if _, err := s.DeleteWebhook(ctx, d.TenantID, ep.ID); err != nil {
 		t.Fatal(err)
 	}
-	if got := begin(); got.Endpoint != nil || got.HasSlot {
-		t.Errorf("deleted webhook: %+v", got.Endpoint)
+	if got := begin(); got.Webhook != nil || got.HasSlot {
+		t.Errorf("deleted webhook: %+v", got.Webhook)
 	}
 }
 
@@ -752,14 +752,14 @@ func TestDeliveryString(t *testing.T) {
 
 // Publishing's list of a tenant's webhooks is kept while the tenant's
 // webhooks version holds, and any change to a webhook shows at once.
-func TestAllEndpointsKeptUntilAChange(t *testing.T) {
+func TestAllWebhooksKeptUntilAChange(t *testing.T) {
 	s, rc := newStore(t, time.Hour)
 	ctx := context.Background()
 	ep, _, _ := fixture(t, s)
 	ten := ep.TenantID
-	all := func() []*webhook.Endpoint {
+	all := func() []*webhook.Webhook {
 		t.Helper()
-		list, err := s.AllEndpoints(ctx, ten)
+		list, err := s.AllWebhooks(ctx, ten)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -771,7 +771,7 @@ func TestAllEndpointsKeptUntilAChange(t *testing.T) {
 	}
 	other := *ep
 	other.ID = webhook.NewID(webhook.PrefixWebhook, time.Now())
-	if err := s.CreateEndpoint(ctx, &other); err != nil {
+	if err := s.CreateWebhook(ctx, &other); err != nil {
 		t.Fatal(err)
 	}
 	if got := all(); len(got) != 2 {
@@ -794,7 +794,7 @@ func TestAllEndpointsKeptUntilAChange(t *testing.T) {
 			t.Errorf("after a settings change: events %v", e.Events)
 		}
 	}
-	if _, err := s.DeleteEndpoint(ctx, ten, other.ID); err != nil {
+	if _, err := s.DeleteWebhook(ctx, ten, other.ID); err != nil {
 		t.Fatal(err)
 	}
 	if got := all(); len(got) != 1 {
@@ -808,23 +808,23 @@ func TestAllEndpointsKeptUntilAChange(t *testing.T) {
 	}
 }
 
-// A kept list is read again after endpointListTTL even if the version says
+// A kept list is read again after webhookListTTL even if the version says
 // nothing changed (a process of an older release changed a webhook).
-func TestAllEndpointsReadAgainAfterTTL(t *testing.T) {
+func TestAllWebhooksReadAgainAfterTTL(t *testing.T) {
 	_, rc := redistest.New(t)
 	now := time.Now()
 	s := New(rc, Options{Retention: time.Hour, Now: func() time.Time { return now }})
 	ctx := context.Background()
 	ep, _, _ := fixture(t, s)
-	if _, err := s.AllEndpoints(ctx, ep.TenantID); err != nil {
+	if _, err := s.AllWebhooks(ctx, ep.TenantID); err != nil {
 		t.Fatal(err)
 	}
 	rc.HSet(ctx, keyWebhook(ep.TenantID, ep.ID), "status", "paused") // no version bump
-	if got, _ := s.AllEndpoints(ctx, ep.TenantID); got[0].Status != webhook.StatusActive {
+	if got, _ := s.AllWebhooks(ctx, ep.TenantID); got[0].Status != webhook.StatusActive {
 		t.Fatalf("within the TTL the kept list should be used, got %s", got[0].Status)
 	}
-	now = now.Add(endpointListTTL + time.Second)
-	if got, _ := s.AllEndpoints(ctx, ep.TenantID); got[0].Status != webhook.StatusPaused {
+	now = now.Add(webhookListTTL + time.Second)
+	if got, _ := s.AllWebhooks(ctx, ep.TenantID); got[0].Status != webhook.StatusPaused {
 		t.Errorf("after the TTL: status %s, want paused", got[0].Status)
 	}
 }

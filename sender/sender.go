@@ -158,7 +158,7 @@ func (s *Sender) Send(ctx context.Context, m webhook.Message, now time.Time) web
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.Endpoint.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.Webhook.URL, bytes.NewReader(body))
 	if err != nil {
 		res.ErrorClass, res.Error = webhook.ErrorOther, err.Error()
 		return res
@@ -210,14 +210,14 @@ func (s *Sender) Send(ctx context.Context, m webhook.Message, now time.Time) web
 
 func (s *Sender) setHeaders(h http.Header, m webhook.Message, body []byte, now time.Time) {
 	ts := now.Unix()
-	secrets := m.Endpoint.LiveSecrets(now)
-	for k, v := range m.Endpoint.Headers {
+	secrets := m.Webhook.LiveSecrets(now)
+	for k, v := range m.Webhook.Headers {
 		h.Set(k, v)
 	}
 	stamp := strconv.FormatInt(ts, 10)
 	values := [...]string{"application/json", s.opts.UserAgent,
 		m.Delivery.ID, stamp, signing.Standard(secrets, m.Delivery.ID, ts, body),
-		s.opts.Hex.Sign(secrets, m.Delivery.ID, ts, body), stamp, m.Endpoint.ID, m.Event.ID, m.Event.Type,
+		s.opts.Hex.Sign(secrets, m.Delivery.ID, ts, body), stamp, m.Webhook.ID, m.Event.ID, m.Event.Type,
 		m.Delivery.ID, strconv.Itoa(m.Attempt)}
 	all := values[:] // one allocation for every value
 	for i, name := range s.names {

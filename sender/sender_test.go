@@ -20,7 +20,7 @@ import (
 func message(url string) webhook.Message {
 	now := time.Date(2026, 11, 22, 10, 35, 0, 0, time.UTC)
 	return webhook.Message{
-		Endpoint: &webhook.Endpoint{ID: "wh_1", URL: url, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", Headers: map[string]string{"X-Custom": "yes"}},
+		Webhook:  &webhook.Webhook{ID: "wh_1", URL: url, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", Headers: map[string]string{"X-Custom": "yes"}},
 		Event:    &webhook.Event{ID: "evt_1", Type: "batch.progress", Data: json.RawMessage(`{"a":"<&>"}`), CreatedAt: now},
 		Delivery: &webhook.Delivery{ID: "dlv_1"},
 		Attempt:  2,
@@ -130,7 +130,7 @@ func TestHeadersAndSignatures(t *testing.T) {
 	defer srv.Close()
 	s := New(Options{Timeout: time.Second, AllowPrivateNetworks: true, UserAgent: "Tidings/test"})
 	m := message(srv.URL)
-	m.Endpoint.OldSecrets = []webhook.OldSecret{{Secret: "old-secret-still-live-xxxxx", ExpiresAt: time.Now().Add(time.Hour)}}
+	m.Webhook.OldSecrets = []webhook.OldSecret{{Secret: "old-secret-still-live-xxxxx", ExpiresAt: time.Now().Add(time.Hour)}}
 	a := s.Send(context.Background(), m, time.Unix(1763807700, 0))
 	if a.ErrorClass != "" {
 		t.Fatal(a.Error)
@@ -165,7 +165,7 @@ func TestURLCredentials(t *testing.T) {
 	u.User = url.UserPassword("ci", "pa ss")
 	m := message(u.String())
 	s.Send(context.Background(), m, time.Now())
-	m.Endpoint.Headers = map[string]string{"Authorization": "Bearer own"}
+	m.Webhook.Headers = map[string]string{"Authorization": "Bearer own"}
 	s.Send(context.Background(), m, time.Now())
 	if want := []string{"Basic Y2k6cGEgc3M=", "Bearer own"}; !slices.Equal(got, want) {
 		t.Errorf("Authorization = %q, want %q", got, want)

@@ -43,7 +43,7 @@ func templateData(m webhook.Message) map[string]any {
 		"Unix":       m.Event.CreatedAt.Unix(),
 		"Data":       m.Event.Data,
 		"DeliveryID": m.Delivery.ID,
-		"WebhookID":  m.Endpoint.ID,
+		"WebhookID":  m.Webhook.ID,
 		"Attempt":    m.Attempt,
 	}
 }
@@ -72,7 +72,7 @@ func sampleMessage() webhook.Message {
 	return webhook.Message{
 		Event:    &webhook.Event{ID: "evt_01SAMPLE", Type: "sample.event", Data: json.RawMessage(`{"sample":true,"n":1}`), CreatedAt: at},
 		Delivery: &webhook.Delivery{ID: "dlv_01SAMPLE"},
-		Endpoint: &webhook.Endpoint{ID: "wh_01SAMPLE"},
+		Webhook:  &webhook.Webhook{ID: "wh_01SAMPLE"},
 		Attempt:  1,
 	}
 }

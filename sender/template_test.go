@@ -26,7 +26,7 @@ func TestParseTemplate(t *testing.T) {
 	}
 	s := New(Options{PayloadTemplate: tmpl})
 	ev := &webhook.Event{ID: "evt_1", Type: "batch.done", Data: json.RawMessage(`{"a":"<b>"}`), CreatedAt: time.Unix(1767225600, 0)}
-	body, err := s.Payload(webhook.Message{Event: ev, Delivery: &webhook.Delivery{ID: "dlv_1"}, Endpoint: &webhook.Endpoint{ID: "wh_1"}, Attempt: 3})
+	body, err := s.Payload(webhook.Message{Event: ev, Delivery: &webhook.Delivery{ID: "dlv_1"}, Webhook: &webhook.Webhook{ID: "wh_1"}, Attempt: 3})
 	if want := `{"event":"batch.done","retry":2,"next":4,"at":1767225600,"data":{"a":"<b>"}}`; err != nil || string(body) != want {
 		t.Errorf("Payload = %s, %v; want %s", body, err, want)
 	}

@@ -227,7 +227,7 @@ func (r BatchRequest) keys() (keys, fps []string) {
 // newEvents fans out the events of a batch not answered yet (items) on one
 // read of the tenant's webhooks and renders their answers into items.
 func (q *Queue) newEvents(ctx context.Context, r BatchRequest, items []BatchItem) ([]webhook.Publication, error) {
-	endpoints, err := q.store.AllEndpoints(ctx, r.Events[0].Event.TenantID)
+	webhooks, err := q.store.AllWebhooks(ctx, r.Events[0].Event.TenantID)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +236,7 @@ func (q *Queue) newEvents(ctx context.Context, r BatchRequest, items []BatchItem
 		if items[i].Replayed {
 			continue
 		}
-		ds := q.matching(e.Event, endpoints)
+		ds := q.matching(e.Event, webhooks)
 		resp, err := e.Render(ds)
 		if err != nil {
 			return nil, err

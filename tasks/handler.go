@@ -30,8 +30,8 @@ type attemptSender interface {
 	Send(ctx context.Context, m webhook.Message, now time.Time) webhook.Attempt
 }
 
-// endpointActions act on an endpoint after an outcome: Queue's.
-type endpointActions interface {
+// webhookActions act on an endpoint after an outcome: Queue's.
+type webhookActions interface {
 	Disable(ctx context.Context, tenantID, webhookID, reason string, notify bool) error
 	Notify(ctx context.Context, tenantID, eventType string, data any) error
 }
@@ -40,7 +40,7 @@ type endpointActions interface {
 type HandlerOptions struct {
 	Store    handlerStore
 	Sender   attemptSender
-	Actions  endpointActions // disables endpoints and publishes operational events
+	Actions  webhookActions // disables endpoints and publishes operational events
 	Settings Settings
 	Recorder Recorder // nil: none
 	Log      *slog.Logger
@@ -51,7 +51,7 @@ type HandlerOptions struct {
 type Handler struct {
 	store    handlerStore
 	sender   attemptSender
-	actions  endpointActions
+	actions  webhookActions
 	settings Settings
 	rec      Recorder
 	log      *slog.Logger
@@ -76,7 +76,7 @@ func NewHandler(o HandlerOptions) *Handler {
 type run struct {
 	d       *webhook.Delivery
 	ev      *webhook.Event
-	ep      *webhook.Endpoint
+	ep      *webhook.Webhook
 	retried int          // Asynq's retry count of the task
 	slot    webhook.Slot // named for this run (slotMember)
 	hasSlot bool
@@ -123,7 +123,7 @@ func (h *Handler) begin(ctx context.Context, p Payload) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &run{d: b.Delivery, ev: b.Event, ep: b.Endpoint, retried: retried, slot: slot, hasSlot: b.HasSlot,
+	r := &run{d: b.Delivery, ev: b.Event, ep: b.Webhook, retried: retried, slot: slot, hasSlot: b.HasSlot,
 		wait: b.Wait, tokenIn: b.TokenIn, tried: b.HasSlot || b.Wait != ""}
 	// A crashed task recovered after its delivery failed has a higher retry
 	// count than the one the delivery failed at, and is dropped below.
@@ -246,7 +246,7 @@ func (h *Handler) takeSlot(ctx context.Context, r *run) error {
 // slot keeps its member in the in-flight set, so recording this attempt
 // only renews the lease, in any order with the next holder's record.
 func (h *Handler) send(ctx context.Context, r *run) (a webhook.Attempt, passed bool) {
-	a = h.sender.Send(ctx, webhook.Message{Endpoint: r.ep, Event: r.ev, Delivery: r.d, Attempt: r.d.Attempt + 1}, h.now())
+	a = h.sender.Send(ctx, webhook.Message{Webhook: r.ep, Event: r.ev, Delivery: r.d, Attempt: r.d.Attempt + 1}, h.now())
 	if r.ep.RateLimit == 0 {
 		if next := h.gates.pick(r.d.WebhookID); next != nil {
 			next.granted <- r.slot.Member

@@ -162,18 +162,18 @@ func (q *Queue) finishAccepted(ctx context.Context, tenantID string, rec *webhoo
 // fanOut is the new deliveries of an event: one per matching active
 // webhook of its tenant.
 func (q *Queue) fanOut(ctx context.Context, ev *webhook.Event) ([]*webhook.Delivery, error) {
-	endpoints, err := q.store.AllEndpoints(ctx, ev.TenantID)
+	webhooks, err := q.store.AllWebhooks(ctx, ev.TenantID)
 	if err != nil {
 		return nil, err
 	}
-	return q.matching(ev, endpoints), nil
+	return q.matching(ev, webhooks), nil
 }
 
 // matching is the new deliveries of an event to the endpoints (its
 // tenant's) that take it: active, with a filter that matches its type.
-func (q *Queue) matching(ev *webhook.Event, endpoints []*webhook.Endpoint) []*webhook.Delivery {
+func (q *Queue) matching(ev *webhook.Event, webhooks []*webhook.Webhook) []*webhook.Delivery {
 	var matched []string
-	for _, e := range endpoints {
+	for _, e := range webhooks {
 		if e.Status == webhook.StatusActive && webhook.Matches(e.Events, ev.Type) {
 			matched = append(matched, e.ID)
 		}
@@ -183,7 +183,7 @@ func (q *Queue) matching(ev *webhook.Event, endpoints []*webhook.Endpoint) []*we
 
 // Test sends webhook.test to one webhook whatever its filter or status; the
 // delivery follows the ladder but never counts toward disabling.
-func (q *Queue) Test(ctx context.Context, ep *webhook.Endpoint) (*webhook.Event, *webhook.Delivery, error) {
+func (q *Queue) Test(ctx context.Context, ep *webhook.Webhook) (*webhook.Event, *webhook.Delivery, error) {
 	now := time.Now()
 	data, _ := json.Marshal(map[string]string{"test_id": webhook.NewID("test_", now), "message": "This is a test webhook"})
 	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: ep.TenantID, Type: "webhook.test", Data: data, CreatedAt: now}

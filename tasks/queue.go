@@ -17,14 +17,14 @@ import (
 // queueStore is what the Queue needs of the store.
 type queueStore interface {
 	EndDeliveries(ctx context.Context, tenantID, webhookID string, ids []string, status webhook.DeliveryStatus, reason string) (int, error)
-	SetStatus(ctx context.Context, tenantID, id string, status webhook.EndpointStatus, reason string) (bool, error)
+	SetStatus(ctx context.Context, tenantID, id string, status webhook.WebhookStatus, reason string) (bool, error)
 	PendingDeliveries(ctx context.Context, tenantID, webhookID string) ([]string, error)
-	DeleteEndpoint(ctx context.Context, tenantID, id string) ([]string, error)
+	DeleteWebhook(ctx context.Context, tenantID, id string) ([]string, error)
 	Rerun(ctx context.Context, d *webhook.Delivery, extra int, trigger string) error
 	UndoRerun(ctx context.Context, d *webhook.Delivery) (bool, error)
-	AllEndpoints(ctx context.Context, tenantID string) ([]*webhook.Endpoint, error)
+	AllWebhooks(ctx context.Context, tenantID string) ([]*webhook.Webhook, error)
 	ConfirmKey(ctx context.Context, tenantID string) error
-	GetEndpoint(ctx context.Context, tenantID, id string) (*webhook.Endpoint, error)
+	GetWebhook(ctx context.Context, tenantID, id string) (*webhook.Webhook, error)
 	CreateEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery, test bool, idem *webhook.IdempotencyRecord) error
 	DeleteEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery, idem *webhook.IdempotencyRecord) error
 	GetEvent(ctx context.Context, tenantID, id string) (*webhook.Event, map[string]string, error)
@@ -174,7 +174,7 @@ func (q *Queue) Cancel(ctx context.Context, tenantID, webhookID string, ids []st
 
 // DeleteWebhook deletes a webhook and cancels its pending deliveries.
 func (q *Queue) DeleteWebhook(ctx context.Context, tenantID, id string) error {
-	pending, err := q.store.DeleteEndpoint(ctx, tenantID, id)
+	pending, err := q.store.DeleteWebhook(ctx, tenantID, id)
 	if err != nil {
 		return err
 	}
@@ -236,11 +236,11 @@ func (q *Queue) Disable(ctx context.Context, tenantID, webhookID, reason string,
 	if !notify {
 		return nil
 	}
-	ep, err := q.store.GetEndpoint(ctx, tenantID, webhookID)
+	ep, err := q.store.GetWebhook(ctx, tenantID, webhookID)
 	if err != nil {
 		return err
 	}
-	return q.Notify(ctx, tenantID, EventWebhookDisabled, webhook.EndpointView(ep))
+	return q.Notify(ctx, tenantID, EventWebhookDisabled, webhook.WebhookView(ep))
 }
 
 // Rerun gives a finished delivery (d, as read) a fresh run of the ladder and

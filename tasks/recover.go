@@ -17,7 +17,7 @@ const recoverBatch = 500
 // created. Pending ones are left alone, so running it twice queues nothing
 // new. It returns how many it queued; on error, those queued before it
 // stay queued, and nothing half-done is left.
-func (q *Queue) Recover(ctx context.Context, ep *webhook.Endpoint, since, until time.Time) (int, error) {
+func (q *Queue) Recover(ctx context.Context, ep *webhook.Webhook, since, until time.Time) (int, error) {
 	requeued := 0
 	after := ""
 	for {

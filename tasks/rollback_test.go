@@ -27,7 +27,7 @@ type rollbackFixture struct {
 	store      *redisstore.Store
 	rc         *redis.Client
 	good, dead *tasks.Queue
-	ep         *webhook.Endpoint
+	ep         *webhook.Webhook
 }
 
 func newRollbackFixture(t *testing.T) *rollbackFixture {
@@ -48,9 +48,9 @@ func newRollbackFixture(t *testing.T) *rollbackFixture {
 	if err := store.CreateTenant(ctx, ten, &webhook.APIKey{ID: webhook.NewID(webhook.PrefixKey, now), TenantID: ten.ID, Value: webhook.NewAPIKey(), CreatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
-	f.ep = &webhook.Endpoint{ID: webhook.NewID(webhook.PrefixWebhook, now), TenantID: ten.ID, URL: "https://example.com",
+	f.ep = &webhook.Webhook{ID: webhook.NewID(webhook.PrefixWebhook, now), TenantID: ten.ID, URL: "https://example.com",
 		Events: []string{"*"}, Secret: webhook.NewSecret(), Status: webhook.StatusActive, CreatedAt: now, UpdatedAt: now}
-	if err := store.CreateEndpoint(ctx, f.ep); err != nil {
+	if err := store.CreateWebhook(ctx, f.ep); err != nil {
 		t.Fatal(err)
 	}
 	return f

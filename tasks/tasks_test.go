@@ -81,11 +81,11 @@ type fakeStore struct {
 	queueStore
 	d         *webhook.Delivery
 	ev        *webhook.Event
-	ep        *webhook.Endpoint
+	ep        *webhook.Webhook
 	recorded  []webhook.Attempt
 	outcomes  []webhook.Outcome
 	ended     webhook.DeliveryStatus
-	status    webhook.EndpointStatus
+	status    webhook.WebhookStatus
 	streak    int
 	published []string
 	limit     string
@@ -95,7 +95,7 @@ type fakeStore struct {
 
 func (f *fakeStore) Begin(_ context.Context, req webhook.BeginRequest) (*webhook.Prepared, error) {
 	f.slots = append(f.slots, req.Slot.Member)
-	t := &webhook.Prepared{Delivery: f.d, Event: f.ev, Endpoint: f.ep}
+	t := &webhook.Prepared{Delivery: f.d, Event: f.ev, Webhook: f.ep}
 	due := f.d != nil && f.d.Status == webhook.DeliveryPending && f.ev != nil && f.ep != nil && (f.ep.Status == webhook.StatusActive || f.d.Test)
 	if due {
 		t.Wait = f.limit
@@ -122,7 +122,7 @@ func (f *fakeStore) EndDeliveries(_ context.Context, _, _ string, ids []string, 
 	return len(ids), nil
 }
 
-func (f *fakeStore) SetStatus(_ context.Context, _, _ string, s webhook.EndpointStatus, _ string) (bool, error) {
+func (f *fakeStore) SetStatus(_ context.Context, _, _ string, s webhook.WebhookStatus, _ string) (bool, error) {
 	changed := f.status != s
 	f.status = s
 	return changed, nil
@@ -134,12 +134,12 @@ func (f *fakeStore) PendingDeliveries(context.Context, string, string) ([]string
 
 func (f *fakeStore) Rerun(context.Context, *webhook.Delivery, int, string) error { return nil }
 
-func (f *fakeStore) AllEndpoints(context.Context, string) ([]*webhook.Endpoint, error) {
+func (f *fakeStore) AllWebhooks(context.Context, string) ([]*webhook.Webhook, error) {
 	return nil, nil
 }
 
-func (f *fakeStore) GetEndpoint(context.Context, string, string) (*webhook.Endpoint, error) {
-	return &webhook.Endpoint{ID: "wh_1", Status: webhook.StatusDisabled}, nil
+func (f *fakeStore) GetWebhook(context.Context, string, string) (*webhook.Webhook, error) {
+	return &webhook.Webhook{ID: "wh_1", Status: webhook.StatusDisabled}, nil
 }
 
 func (f *fakeStore) CreateEvent(_ context.Context, ev *webhook.Event, _ []*webhook.Delivery, _ bool, _ *webhook.IdempotencyRecord) error {
@@ -189,7 +189,7 @@ func fresh() *fakeStore {
 	return &fakeStore{
 		d:  &webhook.Delivery{ID: "dlv_1", TenantID: "ten_1", WebhookID: "wh_1", Status: webhook.DeliveryPending, MaxAttempts: 3, FailedAtRetry: -1},
 		ev: &webhook.Event{ID: "evt_1", Type: "a.b"},
-		ep: &webhook.Endpoint{ID: "wh_1", Status: webhook.StatusActive},
+		ep: &webhook.Webhook{ID: "wh_1", Status: webhook.StatusActive},
 	}
 }
 

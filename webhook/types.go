@@ -21,26 +21,26 @@ type APIKey struct {
 	CreatedAt time.Time
 }
 
-// EndpointStatus is the state of a webhook endpoint.
-type EndpointStatus string
+// WebhookStatus is the state of a webhook.
+type WebhookStatus string
 
-// Endpoint states: paused is the user's doing, disabled is Tidings'.
+// Webhook states: paused is the user's doing, disabled is Tidings'.
 const (
-	StatusActive   EndpointStatus = "active"
-	StatusPaused   EndpointStatus = "paused"
-	StatusDisabled EndpointStatus = "disabled"
+	StatusActive   WebhookStatus = "active"
+	StatusPaused   WebhookStatus = "paused"
+	StatusDisabled WebhookStatus = "disabled"
 )
 
-// Reasons for a disabled endpoint.
+// Reasons for a disabled webhook.
 const (
 	DisabledFailing = "failing"
 	DisabledGone    = "gone"
 )
 
-// Endpoint is a webhook: where a tenant wants events delivered, which ones,
-// and how they are signed. Its counters are kept apart from its settings by
+// Webhook is where a tenant wants events delivered (its endpoint's URL),
+// which ones, and how they are signed. Its counters are kept apart from its settings by
 // the store so that workers and the API never overwrite each other.
-type Endpoint struct {
+type Webhook struct {
 	ID          string
 	TenantID    string
 	URL         string
@@ -55,7 +55,7 @@ type Endpoint struct {
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 
-	Status         EndpointStatus
+	Status         WebhookStatus
 	DisabledReason string
 	FailureCount   int
 	// ExhaustedStreak counts deliveries that used up the ladder since the
@@ -74,7 +74,7 @@ type OldSecret struct {
 
 // LiveSecrets returns the secrets that sign a request sent at now: the
 // current one first, then every old one still in its grace period.
-func (e *Endpoint) LiveSecrets(now time.Time) []string {
+func (e *Webhook) LiveSecrets(now time.Time) []string {
 	out := []string{e.Secret}
 	for _, o := range e.OldSecrets {
 		if now.Before(o.ExpiresAt) {
@@ -209,7 +209,7 @@ const MaxResponseBody = 1024
 // Message is what one attempt sends: an event to an endpoint, as attempt
 // number Attempt of a delivery.
 type Message struct {
-	Endpoint *Endpoint
+	Webhook  *Webhook
 	Event    *Event
 	Delivery *Delivery
 	Attempt  int
@@ -256,7 +256,7 @@ type Prepared struct {
 	// was deleted.
 	Delivery *Delivery
 	Event    *Event
-	Endpoint *Endpoint
+	Webhook  *Webhook
 	// HasSlot reports that an in-flight slot (and a rate token) was taken
 	// for the delivery; recording the attempt (or a release) gives it back.
 	HasSlot bool

@@ -17,8 +17,8 @@ const TimeLayout = "2006-01-02T15:04:05.000Z"
 // FormatTime formats t in TimeLayout.
 func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
 
-// EndpointJSON is the public view of a webhook (no secret unless set).
-type EndpointJSON struct {
+// WebhookJSON is the public view of a webhook (no secret unless set).
+type WebhookJSON struct {
 	ID             string            `json:"id"`
 	URL            string            `json:"url"`
 	Events         []string          `json:"events"`
@@ -36,9 +36,9 @@ type EndpointJSON struct {
 	Secret         string            `json:"secret,omitempty"`
 }
 
-// EndpointView renders an endpoint as the API shows it, without its secret.
-func EndpointView(e *Endpoint) EndpointJSON {
-	out := EndpointJSON{
+// WebhookView renders an endpoint as the API shows it, without its secret.
+func WebhookView(e *Webhook) WebhookJSON {
+	out := WebhookJSON{
 		ID: e.ID, URL: e.URL, Events: e.Events, Description: e.Description,
 		Headers: e.Headers, Metadata: e.Metadata, Status: string(e.Status), FailureCount: e.FailureCount,
 		LastDeliveryAt: TimeOrNil(e.LastDeliveryAt), LastSuccessAt: TimeOrNil(e.LastSuccessAt),

@@ -169,7 +169,7 @@ func TestBlockedIP(t *testing.T) {
 
 func TestLiveSecrets(t *testing.T) {
 	now := time.Now()
-	e := &Endpoint{Secret: "new", OldSecrets: []OldSecret{{"old", now.Add(time.Hour)}, {"older", now.Add(-time.Second)}}}
+	e := &Webhook{Secret: "new", OldSecrets: []OldSecret{{"old", now.Add(time.Hour)}, {"older", now.Add(-time.Second)}}}
 	if diff := cmp.Diff([]string{"new", "old"}, e.LiveSecrets(now)); diff != "" {
 		t.Errorf("LiveSecrets (-want +got):\n%s", diff)
 	}

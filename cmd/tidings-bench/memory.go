@@ -45,9 +45,9 @@ func (b *bench) memory() (perDelivery, perTask float64) {
 	now := time.Now()
 	ten := &webhook.Tenant{ID: webhook.NewID(webhook.PrefixTenant, now), Name: "mem", CreatedAt: now}
 	_ = store.CreateTenant(ctx, ten, &webhook.APIKey{ID: webhook.NewID(webhook.PrefixKey, now), TenantID: ten.ID, Value: webhook.NewAPIKey(), CreatedAt: now})
-	ep := &webhook.Endpoint{ID: webhook.NewID(webhook.PrefixWebhook, now), TenantID: ten.ID, URL: "https://example.com/hook",
+	ep := &webhook.Webhook{ID: webhook.NewID(webhook.PrefixWebhook, now), TenantID: ten.ID, URL: "https://example.com/hook",
 		Events: []string{"bench.*"}, Secret: webhook.NewSecret(), Status: webhook.StatusActive, CreatedAt: now, UpdatedAt: now}
-	_ = store.CreateEndpoint(ctx, ep)
+	_ = store.CreateWebhook(ctx, ep)
 	n := min(b.n, 20000)
 	data, _ := json.Marshal(map[string]any{"batch": "b_123", "pct": 50})
 	base := used()
