@@ -3,16 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -78,39 +74,15 @@ func (b *bench) clusterRun(url string, nodes []*redis.Client, env []string, tena
 	}
 	b.recv.reset(b.n, false)
 	body := `{"type":"bench.tick","data":{"pad":"` + strings.Repeat("x", 400) + `"}}`
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	var next atomic.Int64
-	var mu sync.Mutex
-	var lat []time.Duration
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range 32 {
-		wg.Go(func() {
-			var mine []time.Duration
-			for {
-				i := next.Add(1)
-				if i > int64(b.n) {
-					break
-				}
-				t0 := time.Now()
-				b.postWith(hc, api, keys[int(i)%tenants], "/v1/events", body)
-				mine = append(mine, time.Since(t0))
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	r.ingest = float64(b.n) / time.Since(start).Seconds()
-	slices.Sort(lat)
+	d, lat := b.drive(api, keys, "/v1/events", body, 32, b.n)
+	r.ingest = float64(b.n) / d.Seconds()
 	r.p50, r.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
 	_ = apiProc.Process.Signal(os.Interrupt)
 	_, _ = apiProc.Process.Wait()
 	b.procs = nil
 
 	b.recv.since(time.Now())
-	start = time.Now()
+	start := time.Now()
 	b.spawn("all", env...)
 	b.recv.wait(10 * time.Minute)
 	r.rate = float64(b.n) / time.Since(start).Seconds()

@@ -98,7 +98,7 @@ func (b *bench) ginFloor() (rate float64, cpu string) {
 		time.Sleep(25 * time.Millisecond)
 	}
 	cpu0 := b.cpuNow()
-	d, _ := b.drive(url, "k", "/v1/events", eventBody, 32, b.n)
+	d, _ := b.drive(url, []string{"k"}, "/v1/events", eventBody, 32, b.n)
 	cpu = b.cpuNow().since(cpu0, b.n)
 	_ = c.Process.Kill()
 	_, _ = c.Process.Wait()
@@ -107,9 +107,10 @@ func (b *bench) ginFloor() (rate float64, cpu string) {
 	return float64(b.n) / d.Seconds(), cpu
 }
 
-// drive sends requests POSTs of body from clients goroutines and returns
-// how long they took and each request's latency, sorted.
-func (b *bench) drive(api, key, path, body string, clients, requests int) (time.Duration, []time.Duration) {
+// drive sends requests POSTs of body from clients goroutines, the n-th
+// with the n-th key in turn, and returns how long they took and each
+// request's latency, sorted.
+func (b *bench) drive(api string, keys []string, path, body string, clients, requests int) (time.Duration, []time.Duration) {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	var next atomic.Int64
 	var mu sync.Mutex
@@ -119,9 +120,9 @@ func (b *bench) drive(api, key, path, body string, clients, requests int) (time.
 	for range clients {
 		wg.Go(func() {
 			var mine []time.Duration
-			for next.Add(1) <= int64(requests) {
+			for i := next.Add(1); i <= int64(requests); i = next.Add(1) {
 				t0 := time.Now()
-				b.postAs(hc, api, key, path, body)
+				b.postAs(hc, api, keys[int(i)%len(keys)], path, body)
 				mine = append(mine, time.Since(t0))
 			}
 			mu.Lock()
@@ -152,7 +153,7 @@ func (b *bench) ingestRun(webhooks, perRequest, clients, events int) (rate float
 	requests := events / perRequest
 	cpu0 := b.cpuNow()
 	b.rdb.ConfigResetStat(context.Background())
-	d, lat := b.drive(api, key, path, body, clients, requests)
+	d, lat := b.drive(api, []string{key}, path, body, clients, requests)
 	cpu = b.cpuNow().since(cpu0, requests*perRequest)
 	if b.commandStats {
 		b.printCommandStats(fmt.Sprintf("ingest, %d webhooks, %d events per request", webhooks, perRequest), requests*perRequest)
