@@ -120,11 +120,25 @@ func (tb *tab) waitJS(what, expr string) {
 	tb.run(what, chromedp.Poll(expr, nil, chromedp.WithPollingTimeout(25*time.Second)))
 }
 
-// click clicks a button or link by its exact text, as a user would.
+// click clicks a button or link by its exact text, as a user would. A
+// list that refreshes itself (a pending delivery's) may replace the node
+// between finding and clicking it: then it finds it again.
 func (tb *tab) click(text string) {
 	tb.t.Helper()
 	sel := fmt.Sprintf(`//*[self::button or self::a][normalize-space(.)=%q]`, text)
-	tb.run("click "+text, chromedp.WaitVisible(sel), chromedp.Click(sel))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
+		err := chromedp.Run(ctx, chromedp.WaitVisible(sel), chromedp.Click(sel))
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.run("click "+text, chromedp.WaitVisible(sel), chromedp.Click(sel)) // fails with the page's text
+			return
+		}
+	}
 }
 
 func (tb *tab) eval(expr string, out any) {
