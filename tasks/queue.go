@@ -125,9 +125,6 @@ func (q *Queue) acknowledge(ctx context.Context, mark, tenantID string, ds []*we
 	return q.replicas.Wait(ctx, mark, tags...)
 }
 
-// Settings returns the delivery settings.
-func (q *Queue) Settings() Settings { return q.settings }
-
 // Enqueue queues one task per delivery: all in one script (UseScript), or
 // through the client, a fan-out's up to enqueueParallel at a time (Asynq
 // enqueues one task per round trip). A delivery already queued (TaskID
