@@ -12,9 +12,12 @@ import (
 
 // CreateEvents writes the new events of a batch, all of one tenant, each
 // with its deliveries and the accepted record of its client id, and the
-// accepted record of the batch's own key (batch, may be nil), in one
-// transaction: all of them or none.
-func (s *Store) CreateEvents(ctx context.Context, tenantID string, pubs []webhook.Publication, batch *webhook.IdempotencyRecord) error {
+// accepted record of the batch's own key (batch, may be nil), together:
+// all of them or none. listVersion is the version of the tenant's webhooks
+// the deliveries were matched against when that list was kept in process
+// (the write fails with webhook.ErrWebhooksChanged if it is no longer
+// current), "" when it was read for this request.
+func (s *Store) CreateEvents(ctx context.Context, tenantID string, pubs []webhook.Publication, batch *webhook.IdempotencyRecord, listVersion string) error {
 	bodies := make([][]byte, len(pubs))
 	for i, pub := range pubs {
 		body, err := encodeEvent(pub.Event)
@@ -23,16 +26,14 @@ func (s *Store) CreateEvents(ctx context.Context, tenantID string, pubs []webhoo
 		}
 		bodies[i] = body
 	}
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		for i, pub := range pubs {
-			s.writeEvent(ctx, p, pub.Event, bodies[i], pub.Deliveries, false, pub.Idem)
-		}
-		if batch != nil {
-			acceptIdempotency(ctx, p, tenantID, batch)
-		}
-		return nil
-	})
-	return wrap("create events", err)
+	var w writes
+	for i, pub := range pubs {
+		s.writeEvent(&w, pub.Event, bodies[i], pub.Deliveries, false, pub.Idem)
+	}
+	if batch != nil {
+		acceptIdempotency(&w, tenantID, batch)
+	}
+	return s.create(ctx, "create events", tenantID, listVersion, &w)
 }
 
 // DeleteEvents removes the events of a batch whose deliveries could not be

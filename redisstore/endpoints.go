@@ -147,26 +147,17 @@ func (s *Store) ListWebhooks(ctx context.Context, tenantID string, status webhoo
 	})
 }
 
-// AllWebhooks returns every webhook of a tenant, the fan-out's candidates,
-// in one round trip (it runs for every event published). The list is kept
-// and only checked against the tenant's webhooks version while that holds,
-// so a tenant with many webhooks does not cost a read and a decode of each
-// per event; a list older than webhookListTTL is read again whatever the
-// version says, since a version can go back (Redis restarted without its
-// data, a failover that lost the last writes) and then match a stale list.
-// The endpoints returned are shared: read-only.
+// AllWebhooks reads every webhook of a tenant, the fan-out's candidates,
+// in one round trip, and keeps the list with its version for KeptWebhooks.
+// It fails with webhook.ErrKeyRevoked when the API key that ctx carries to
+// confirm is gone. The webhooks returned are shared: read-only.
 func (s *Store) AllWebhooks(ctx context.Context, tenantID string) ([]*webhook.Webhook, error) {
-	cached, ok := s.webhookLists.get(tenantID)
-	known := ""
-	if ok && s.now().Sub(cached.at) < webhookListTTL {
-		known = cached.version
-	}
 	confirm := ""
 	if k, ok := webhook.KeyToConfirmFrom(ctx, tenantID); ok {
 		confirm = k.KeyID
 	}
 	keys := []string{keyWebhooks(tenantID), keyWebhooksVersion(tenantID), keyTenantKeys(tenantID)}
-	res, err := s.runArray(ctx, "list webhooks", scriptAllWebhooks, keys, -1, keyWebhook(tenantID, ""), known, confirm)
+	res, err := s.runArray(ctx, "list webhooks", scriptAllWebhooks, keys, -1, keyWebhook(tenantID, ""), confirm)
 	if err != nil {
 		return nil, err
 	}
@@ -177,9 +168,6 @@ func (s *Store) AllWebhooks(ctx context.Context, tenantID string) ([]*webhook.We
 		return nil, unexpectedReply("list webhooks", res)
 	}
 	version := str(res[0])
-	if known != "" && version == known && len(res) == 1 {
-		return cached.list, nil
-	}
 	var all []*webhook.Webhook
 	size := 0
 	for i := 1; i+1 < len(res); i += 2 {
@@ -203,8 +191,24 @@ func (s *Store) AllWebhooks(ctx context.Context, tenantID string) ([]*webhook.We
 	return all, nil
 }
 
-// webhookListTTL bounds how long AllWebhooks trusts a kept list without
-// reading it again.
+// KeptWebhooks returns, without a round trip, the list of a tenant's
+// webhooks that AllWebhooks read less than webhookListTTL ago, and its
+// version. A write matched against it passes the version (CreateEvent's
+// listVersion) and fails if the webhooks changed since, so a tenant with
+// many webhooks costs no read and no decode of each per event. The list is
+// read again after webhookListTTL whatever the version says, since a
+// version can go back (Redis restarted without its data, a failover that
+// lost the last writes) and then match a stale list.
+func (s *Store) KeptWebhooks(tenantID string) ([]*webhook.Webhook, string, bool) {
+	kept, ok := s.webhookLists.get(tenantID)
+	if !ok || s.now().Sub(kept.at) >= webhookListTTL {
+		return nil, "", false
+	}
+	return kept.list, kept.version, true
+}
+
+// webhookListTTL bounds how long KeptWebhooks answers a list without
+// its being read again.
 const webhookListTTL = 5 * time.Second
 
 // webhookList is a tenant's webhooks as kept by AllWebhooks.
@@ -214,8 +218,7 @@ type webhookList struct {
 	list    []*webhook.Webhook
 }
 
-// scriptAllWebhooks reads every webhook of a tenant, unless the caller's
-// list is current.
+// scriptAllWebhooks reads every webhook of a tenant.
 //
 // Input:
 // KEYS[1] -> tidings:{<ten>}:whs       the tenant's webhook index
@@ -226,19 +229,15 @@ type webhookList struct {
 //
 //	webhooks are too many to pass; they share the tenant's slot)
 //
-// ARGV[2] -> the version of the caller's list ("" for none)
-// ARGV[3] -> the ID of an API key to confirm ("" for none)
+// ARGV[2] -> the ID of an API key to confirm ("" for none)
 //
 // Output:
-// {-1} when the key to confirm is gone (revoked); else {version} when the
-// caller's list is current, else {version, id, the webhook's fields, id,
-// fields, …} in index order; version is "" while the tenant has none (never
-// current).
+// {-1} when the key to confirm is gone (revoked); else {version, id, the
+// webhook's fields, id, fields, …} in index order; version is "" while the
+// tenant has none.
 var scriptAllWebhooks = redis.NewScript(`
-if ARGV[3] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[3]) == 0 then return {-1} end
-local v = redis.call('GET', KEYS[2]) or ''
-if v ~= '' and v == ARGV[2] then return {v} end
-local out = {v}
+if ARGV[2] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[2]) == 0 then return {-1} end
+local out = {redis.call('GET', KEYS[2]) or ''}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   out[#out + 1] = id
   out[#out + 1] = redis.call('HGETALL', ARGV[1] .. id)

@@ -22,20 +22,18 @@ type storedEvent struct {
 	CreatedAt int64           `json:"created_at"`
 }
 
-// CreateEvent writes an event and its deliveries in one transaction, with
-// the accepted record of its idempotency keys when idem is not nil. Test
+// CreateEvent writes an event and its deliveries together, with the
+// accepted record of its idempotency keys when idem is not nil. Test
 // events (sent by /test) are kept out of the event indexes, so lists and
-// recover never see them.
-func (s *Store) CreateEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery, test bool, idem *webhook.IdempotencyRecord) error {
+// recover never see them. listVersion is as CreateEvents'.
+func (s *Store) CreateEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery, test bool, idem *webhook.IdempotencyRecord, listVersion string) error {
 	body, err := encodeEvent(ev)
 	if err != nil {
 		return err
 	}
-	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		s.writeEvent(ctx, p, ev, body, deliveries, test, idem)
-		return nil
-	})
-	return wrap("create event", err)
+	var w writes
+	s.writeEvent(&w, ev, body, deliveries, test, idem)
+	return s.create(ctx, "create event", ev.TenantID, listVersion, &w)
 }
 
 // encodeEvent is the JSON of an event key, without HTML escaping: the data
@@ -60,18 +58,20 @@ func encodeEvent(ev *webhook.Event) ([]byte, error) {
 	return body, nil
 }
 
-// writeEvent queues the writes of a new event (body: encodeEvent's), its
-// deliveries and the accepted record of its idempotency keys (may be nil).
-func (s *Store) writeEvent(ctx context.Context, p redis.Pipeliner, ev *webhook.Event, body []byte, deliveries []*webhook.Delivery, test bool, idem *webhook.IdempotencyRecord) {
+// writeEvent adds to w the writes of a new event (body: encodeEvent's),
+// its deliveries and the accepted record of its idempotency keys (may be
+// nil).
+func (s *Store) writeEvent(w *writes, ev *webhook.Event, body []byte, deliveries []*webhook.Delivery, test bool, idem *webhook.IdempotencyRecord) {
 	ten := ev.TenantID
-	p.Set(ctx, keyEvent(ten, ev.ID), append(body, deliveryRecords(deliveries)...), s.retention)
+	cut := s.indexCut()
+	w.set(keyEvent(ten, ev.ID), append(body, deliveryRecords(deliveries)...), s.retention)
 	if !test {
-		s.addToIndex(ctx, p, keyEvents(ten), ev.ID)
-		p.SAdd(ctx, keyTypes(ten), ev.Type)
+		w.addToIndex(keyEvents(ten), cut, ev.ID)
+		w.add("sadd", keyTypes(ten), ev.Type)
 	}
-	s.addDeliveries(ctx, p, ev, deliveries, test)
+	s.addDeliveries(w, ev, deliveries, test, cut)
 	if idem != nil {
-		acceptIdempotency(ctx, p, ten, idem)
+		acceptIdempotency(w, ten, idem)
 	}
 }
 
@@ -112,17 +112,18 @@ func splitEvent(raw string, byWebhook map[string]string) string {
 	return body
 }
 
-// addDeliveries queues the writes of new deliveries of an event (whose key
-// carries their records: CreateEvent's own SET, or AddDeliveries' append):
-// each one's record unless it can go without (unrecorded), and indexes.
-func (s *Store) addDeliveries(ctx context.Context, p redis.Pipeliner, ev *webhook.Event, deliveries []*webhook.Delivery, test bool) {
+// addDeliveries adds to w the writes of new deliveries of an event (whose
+// key carries their records: CreateEvent's own SET, or AddDeliveries'
+// append): each one's record unless it can go without (unrecorded), and
+// indexes (cut: indexCut's).
+func (s *Store) addDeliveries(w *writes, ev *webhook.Event, deliveries []*webhook.Delivery, test bool, cut string) {
 	ten := ev.TenantID
 	for _, d := range deliveries {
 		if !unrecorded(ev, d, test) {
-			p.Set(ctx, keyDelivery(ten, d.ID), deliveryLine(d), s.retention)
+			w.set(keyDelivery(ten, d.ID), deliveryLine(d), s.retention)
 		}
-		s.addToIndex(ctx, p, keyWebhookDeliveries(ten, d.WebhookID), d.ID)
-		p.SAdd(ctx, keyWebhookPending(ten, d.WebhookID), d.ID)
+		w.addToIndex(keyWebhookDeliveries(ten, d.WebhookID), cut, d.ID)
+		w.add("sadd", keyWebhookPending(ten, d.WebhookID), d.ID)
 	}
 }
 
@@ -134,9 +135,11 @@ func (s *Store) AddDeliveries(ctx context.Context, ev *webhook.Event, deliveries
 	if len(deliveries) == 0 {
 		return nil
 	}
+	var w writes
+	s.addDeliveries(&w, ev, deliveries, false, s.indexCut())
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Eval(ctx, luaAppendIfExists, []string{keyEvent(ev.TenantID, ev.ID)}, deliveryRecords(deliveries))
-		s.addDeliveries(ctx, p, ev, deliveries, false)
+		w.queue(ctx, p)
 		return nil
 	})
 	return wrap("add deliveries", err)

@@ -15,7 +15,7 @@ import (
 //
 //	running   a request holds the key; a lease that ends with the request's
 //	          deadline, so a crash never locks the key for longer
-//	accepted  the event is stored (written in CreateEvent's transaction),
+//	accepted  the event is stored (written together with it by CreateEvent),
 //	          its tasks may not all be queued yet; kept for the TTL
 //	done      the event and every task are in Redis; kept for the TTL
 
@@ -69,14 +69,14 @@ end
 for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2]) end
 return {''}`)
 
-// acceptIdempotency queues, in CreateEvent's transaction, the accepted
-// record of the keys with the full TTL: from then on a retry finds the
-// event (rec.EventID; a batch's events, space-separated) instead of
-// creating another.
-func acceptIdempotency(ctx context.Context, p redis.Pipeliner, tenantID string, rec *webhook.IdempotencyRecord) {
+// acceptIdempotency adds to the writes of a new event (CreateEvent's) the
+// accepted record of the keys with the full TTL: from then on a retry
+// finds the event (rec.EventID; a batch's events, space-separated) instead
+// of creating another.
+func acceptIdempotency(w *writes, tenantID string, rec *webhook.IdempotencyRecord) {
 	v := webhook.IdempotencyAccepted + "|" + rec.Fingerprint + "|" + rec.EventID + "|" + string(rec.Response)
 	for _, k := range rec.Keys {
-		p.Set(ctx, keyIdempotency(tenantID, k), v, rec.TTL)
+		w.set(keyIdempotency(tenantID, k), v, rec.TTL)
 	}
 }
 

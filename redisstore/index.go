@@ -27,11 +27,10 @@ import (
 // either side, and filtered by ID.
 const indexSlack = time.Minute
 
-// addToIndex queues adding id to the stream index key, and trimming the
-// index to the retention.
-func (s *Store) addToIndex(ctx context.Context, p redis.Pipeliner, key, id string) {
-	cut := strconv.FormatInt(s.now().Add(-s.retention).UnixMilli(), 10) + "-0"
-	p.XAdd(ctx, &redis.XAddArgs{Stream: key, MinID: cut, Values: []string{"i", id}})
+// indexCut is the first entry an index keeps now: those older than the
+// retention are trimmed as entries are added (writes.addToIndex).
+func (s *Store) indexCut() string {
+	return strconv.FormatInt(s.now().Add(-s.retention).UnixMilli(), 10) + "-0"
 }
 
 // index reads an index newest first: after position after ("" for the

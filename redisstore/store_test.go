@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"strconv"
 	"strings"
@@ -40,7 +41,7 @@ func fixture(t *testing.T, s *Store) (*webhook.Webhook, *webhook.Event, *webhook
 	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: ten.ID, Type: "batch.done", Data: json.RawMessage(`{"a":"<&>"}`), CreatedAt: now}
 	d := &webhook.Delivery{ID: webhook.NewID(webhook.PrefixDelivery, now), TenantID: ten.ID, WebhookID: ep.ID, EventID: ev.ID,
 		EventType: ev.Type, Status: webhook.DeliveryPending, MaxAttempts: 3, CreatedAt: now, UpdatedAt: now}
-	if err := s.CreateEvent(ctx, ev, []*webhook.Delivery{d}, false, nil); err != nil {
+	if err := s.CreateEvent(ctx, ev, []*webhook.Delivery{d}, false, nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	return ep, ev, d
@@ -197,7 +198,7 @@ func TestUnrecordedDelivery(t *testing.T) {
 		ds = append(ds, &webhook.Delivery{ID: webhook.NewDeliveryID(ev.ID, nil), TenantID: ten, WebhookID: wh, EventID: ev.ID,
 			EventType: ev.Type, Status: webhook.DeliveryPending, MaxAttempts: 7, NextTrigger: webhook.TriggerScheduled, CreatedAt: now, UpdatedAt: now})
 	}
-	if err := s.CreateEvent(ctx, ev, ds, false, nil); err != nil {
+	if err := s.CreateEvent(ctx, ev, ds, false, nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range ds {
@@ -267,7 +268,7 @@ func TestUnrecordedDelivery(t *testing.T) {
 	tev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: ten, Type: "webhook.test", Data: json.RawMessage(`{}`), CreatedAt: now}
 	td := &webhook.Delivery{ID: webhook.NewDeliveryID(tev.ID, nil), TenantID: ten, WebhookID: ep.ID, EventID: tev.ID, EventType: tev.Type,
 		Status: webhook.DeliveryPending, MaxAttempts: 7, Test: true, CreatedAt: now, UpdatedAt: now}
-	if err := s.CreateEvent(ctx, tev, []*webhook.Delivery{td}, true, nil); err != nil {
+	if err := s.CreateEvent(ctx, tev, []*webhook.Delivery{td}, true, nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.GetDelivery(ctx, ten, td.ID); err != nil || !got.Test || rc.Exists(ctx, keyDelivery(ten, td.ID)).Val() != 1 {
@@ -288,7 +289,7 @@ func TestStreamIndex(t *testing.T) {
 	for i, at := range []time.Time{base, base.Add(-5 * time.Second), base.Add(-5 * time.Second), base.Add(2 * time.Second)} {
 		id := webhook.IDBound(webhook.PrefixEvent, at) + fmt.Sprintf("%015d", i) // NewID would not go back in time
 		ev := &webhook.Event{ID: id, TenantID: ten, Type: "batch.done", Data: json.RawMessage(`{}`), CreatedAt: at}
-		if err := s.CreateEvent(ctx, ev, nil, false, nil); err != nil {
+		if err := s.CreateEvent(ctx, ev, nil, false, nil, ""); err != nil {
 			t.Fatal(err)
 		}
 		evs = append(evs, ev)
@@ -367,7 +368,7 @@ func TestRetentionTrimsIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, time.Now()), TenantID: ep.TenantID, Type: "batch.done", Data: json.RawMessage(`{}`), CreatedAt: time.Now()}
-	if err := s.CreateEvent(ctx, ev, nil, false, nil); err != nil {
+	if err := s.CreateEvent(ctx, ev, nil, false, nil, ""); err != nil {
 		t.Fatal(err)
 	}
 	if entries := rc.XRange(ctx, key, "-", "+").Val(); len(entries) != 1 || entries[0].Values["i"] != ev.ID {
@@ -429,7 +430,7 @@ func TestIdempotencyClaim(t *testing.T) {
 	now := time.Now()
 	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: ten, Type: "batch.done", Data: json.RawMessage(`{}`), CreatedAt: now}
 	accepted := &webhook.IdempotencyRecord{Keys: keys, Fingerprint: "fp", EventID: ev.ID, Response: []byte(`{"id":"` + ev.ID + `","x":"a|b"}`), TTL: 24 * time.Hour}
-	if err := s.CreateEvent(ctx, ev, nil, false, accepted); err != nil {
+	if err := s.CreateEvent(ctx, ev, nil, false, accepted, ""); err != nil {
 		t.Fatal(err)
 	}
 	rec, _ := s.ClaimIdempotency(ctx, ten, keys[1:], "other", time.Minute)
@@ -524,6 +525,10 @@ func TestScriptReplyShapes(t *testing.T) {
 		d := &webhook.Delivery{ID: "dlv_1", TenantID: "ten_1", WebhookID: "wh_1"}
 		if _, err := s.RecordAttempt(ctx, webhook.AttemptRecord{Delivery: d, Attempt: &webhook.Attempt{}, Slot: slot}); err == nil {
 			t.Errorf("RecordAttempt of reply %#v: no error", reply)
+		}
+		ev := &webhook.Event{ID: "evt_1", TenantID: "ten_1", Type: "a.b", Data: []byte(`{}`)}
+		if err := s.CreateEvent(ctx, ev, nil, false, nil, ""); err == nil {
+			t.Errorf("CreateEvent of reply %#v: no error", reply)
 		}
 		if err := s.Rerun(ctx, d, 3, webhook.TriggerManual); err == nil || errors.Is(err, webhook.ErrConflict) {
 			t.Errorf("Rerun of reply %#v: %v, want an error that is no conflict", reply, err)
@@ -750,67 +755,141 @@ func TestDeliveryString(t *testing.T) {
 	}
 }
 
-// Publishing's list of a tenant's webhooks is kept while the tenant's
-// webhooks version holds, and any change to a webhook shows at once.
-func TestAllWebhooksKeptUntilAChange(t *testing.T) {
+// Publishing matches events against the list of a tenant's webhooks that
+// AllWebhooks kept, and the write checks its version: any change to a
+// webhook (create, status, settings, delete) makes the write fail and
+// leaves nothing written, and a revoked key stops it.
+func TestKeptWebhooksCheckedByTheWrite(t *testing.T) {
 	s, rc := newStore(t, time.Hour)
 	ctx := context.Background()
 	ep, _, _ := fixture(t, s)
 	ten := ep.TenantID
-	all := func() []*webhook.Webhook {
+	kept := func(n int) string {
 		t.Helper()
-		list, err := s.AllWebhooks(ctx, ten)
-		if err != nil {
+		if _, err := s.AllWebhooks(ctx, ten); err != nil {
 			t.Fatal(err)
 		}
-		return list
+		list, version, ok := s.KeptWebhooks(ten)
+		if !ok || len(list) != n || version == "" {
+			t.Fatalf("kept after a read: %d webhooks, version %q, %v; want %d", len(list), version, ok, n)
+		}
+		return version
 	}
-	first := all()
-	if again := all(); len(again) != 1 || again[0] != first[0] {
-		t.Fatalf("unchanged webhooks were read again: %p then %p", first[0], again[0])
+	// A write checks the version whether it goes as a script (few writes)
+	// or in a transaction (many: then it is taken back when the check
+	// fails), and leaves nothing written when it fails.
+	write := func(version string) error {
+		t.Helper()
+		var err error
+		for _, fanOut := range []int{0, maxScriptWrites} {
+			now := time.Now()
+			ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: ten, Type: "batch.done", Data: []byte(`{}`), CreatedAt: now}
+			var ds []*webhook.Delivery
+			for range fanOut {
+				ds = append(ds, &webhook.Delivery{ID: webhook.NewDeliveryID(ev.ID, nil), TenantID: ten, WebhookID: webhook.NewID(webhook.PrefixWebhook, now),
+					EventID: ev.ID, EventType: ev.Type, Status: webhook.DeliveryPending, MaxAttempts: 3, CreatedAt: now, UpdatedAt: now})
+			}
+			before := contents(t, rc)
+			err = s.CreateEvent(ctx, ev, ds, false, nil, version)
+			if written := rc.Exists(ctx, keyEvent(ten, ev.ID)).Val() == 1; written != (err == nil) {
+				t.Errorf("CreateEvent to %d webhooks: %v, yet the event written: %v", fanOut, err, written)
+			}
+			if after := contents(t, rc); err != nil && !maps.Equal(before, after) {
+				t.Errorf("CreateEvent to %d webhooks failed (%v) and left writes:\nbefore %v\nafter  %v", fanOut, err, before, after)
+			}
+		}
+		return err
+	}
+	version := kept(1)
+	if err := write(version); err != nil {
+		t.Fatalf("write on the current list: %v", err)
 	}
 	other := *ep
 	other.ID = webhook.NewID(webhook.PrefixWebhook, time.Now())
-	if err := s.CreateWebhook(ctx, &other); err != nil {
-		t.Fatal(err)
+	changes := []struct {
+		name   string
+		change func() error
+		after  int
+	}{
+		{"create", func() error { return s.CreateWebhook(ctx, &other) }, 2},
+		{"status", func() error {
+			_, err := s.SetStatus(ctx, ten, ep.ID, webhook.StatusDisabled, webhook.DisabledFailing)
+			return err
+		}, 2},
+		{"settings", func() error { ep.Events = []string{"only.this"}; return s.SaveSettings(ctx, ep) }, 2},
+		{"delete", func() error { _, err := s.DeleteWebhook(ctx, ten, other.ID); return err }, 1},
 	}
-	if got := all(); len(got) != 2 {
-		t.Fatalf("after a create: %d webhooks", len(got))
-	}
-	if _, err := s.SetStatus(ctx, ten, ep.ID, webhook.StatusDisabled, webhook.DisabledFailing); err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range all() {
-		if e.ID == ep.ID && e.Status != webhook.StatusDisabled {
-			t.Errorf("after disabling: status %s", e.Status)
+	for _, c := range changes {
+		if err := c.change(); err != nil {
+			t.Fatal(err)
+		}
+		if err := write(version); !errors.Is(err, webhook.ErrWebhooksChanged) {
+			t.Errorf("write after a %s on the list before it: %v, want ErrWebhooksChanged", c.name, err)
+		}
+		version = kept(c.after)
+		if err := write(version); err != nil {
+			t.Errorf("write after a %s on the list read again: %v", c.name, err)
 		}
 	}
-	ep.Events = []string{"only.this"}
-	if err := s.SaveSettings(ctx, ep); err != nil {
-		t.Fatal(err)
+	if list, _, _ := s.KeptWebhooks(ten); list[0].Status != webhook.StatusDisabled || list[0].Events[0] != "only.this" {
+		t.Errorf("kept webhook %+v: not as changed", list[0])
 	}
-	for _, e := range all() {
-		if e.ID == ep.ID && (len(e.Events) != 1 || e.Events[0] != "only.this") {
-			t.Errorf("after a settings change: events %v", e.Events)
-		}
+	keyIDs := rc.HKeys(ctx, keyTenantKeys(ten)).Val()
+	if len(keyIDs) != 1 {
+		t.Fatalf("the tenant's keys: %v", keyIDs)
 	}
-	if _, err := s.DeleteWebhook(ctx, ten, other.ID); err != nil {
-		t.Fatal(err)
+	confirming := webhook.WithKeyToConfirm(ctx, webhook.KeyToConfirm{TenantID: ten, KeyID: keyIDs[0]})
+	rc.HDel(ctx, keyTenantKeys(ten), keyIDs[0])
+	if err := write(version); err != nil {
+		t.Errorf("write without a key to confirm: %v", err)
 	}
-	if got := all(); len(got) != 1 {
-		t.Errorf("after a delete: %d webhooks", len(got))
+	ctx = confirming
+	if err := write(version); !errors.Is(err, webhook.ErrKeyRevoked) {
+		t.Errorf("write with a revoked key: %v, want ErrKeyRevoked", err)
 	}
-	// No version yet (webhooks written by an older release): read each time.
+	ctx = context.Background()
+	// No version (webhooks written by an older release): nothing is kept.
 	rc.Del(ctx, keyWebhooksVersion(ten))
-	rc.HSet(ctx, keyWebhook(ten, ep.ID), "status", "paused") // as an older release would
-	if got := all(); got[0].Status != webhook.StatusPaused {
-		t.Errorf("without a version: status %s", got[0].Status)
+	s.webhookLists = newCache[webhookList](1 << 20)
+	if _, err := s.AllWebhooks(ctx, ten); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := s.KeptWebhooks(ten); ok {
+		t.Error("a list without a version was kept")
 	}
 }
 
-// A kept list is read again after webhookListTTL even if the version says
-// nothing changed (a process of an older release changed a webhook).
-func TestAllWebhooksReadAgainAfterTTL(t *testing.T) {
+// contents is what Redis holds: each key's type and size, streams emptied
+// (by a write taken back) left out.
+func contents(t *testing.T, rc *redis.Client) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]string{}
+	for _, k := range rc.Keys(ctx, "*").Val() {
+		typ := rc.Type(ctx, k).Val()
+		var n int64
+		switch typ {
+		case "string":
+			n = rc.StrLen(ctx, k).Val()
+		case "set":
+			n = rc.SCard(ctx, k).Val()
+		case "stream":
+			n = rc.XLen(ctx, k).Val()
+		case "hash":
+			n = rc.HLen(ctx, k).Val()
+		case "zset":
+			n = rc.ZCard(ctx, k).Val()
+		}
+		if typ != "stream" || n > 0 {
+			out[k] = fmt.Sprintf("%s/%d", typ, n)
+		}
+	}
+	return out
+}
+
+// A kept list is not answered after webhookListTTL even if the version
+// says nothing changed (a version can go back when Redis lost writes).
+func TestKeptWebhooksExpire(t *testing.T) {
 	_, rc := redistest.New(t)
 	now := time.Now()
 	s := New(rc, Options{Retention: time.Hour, Now: func() time.Time { return now }})
@@ -819,12 +898,11 @@ func TestAllWebhooksReadAgainAfterTTL(t *testing.T) {
 	if _, err := s.AllWebhooks(ctx, ep.TenantID); err != nil {
 		t.Fatal(err)
 	}
-	rc.HSet(ctx, keyWebhook(ep.TenantID, ep.ID), "status", "paused") // no version bump
-	if got, _ := s.AllWebhooks(ctx, ep.TenantID); got[0].Status != webhook.StatusActive {
-		t.Fatalf("within the TTL the kept list should be used, got %s", got[0].Status)
+	if _, _, ok := s.KeptWebhooks(ep.TenantID); !ok {
+		t.Fatal("a list just read is not kept")
 	}
-	now = now.Add(webhookListTTL + time.Second)
-	if got, _ := s.AllWebhooks(ctx, ep.TenantID); got[0].Status != webhook.StatusPaused {
-		t.Errorf("after the TTL: status %s, want paused", got[0].Status)
+	now = now.Add(webhookListTTL)
+	if _, _, ok := s.KeptWebhooks(ep.TenantID); ok {
+		t.Error("a list read webhookListTTL ago is still answered")
 	}
 }

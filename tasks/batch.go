@@ -66,9 +66,9 @@ func (e *EventKeyError) Error() string {
 func (e *EventKeyError) Unwrap() error { return e.Err }
 
 // PublishBatch publishes the events of a batch as PublishOnce does one, at
-// the cost of one publish: one claim of every key, one read of the
-// tenant's webhooks, one transaction storing every new event, then the
-// tasks of all (Enqueue). An event whose client id was accepted before is
+// the cost of one publish: one claim of every key, one script storing
+// every new event (matched against the tenant's webhooks as a single
+// publish is), then the tasks of all (Enqueue). An event whose client id was accepted before is
 // answered as replayed and creates nothing; one whose client id is held by
 // a request still running, or was used with another body, refuses the
 // whole batch (EventKeyError). When it returns nil, every event of the
@@ -161,28 +161,34 @@ func (q *Queue) claimBatch(ctx context.Context, ten string, r BatchRequest, item
 }
 
 // storeBatch stores the batch's new events (those items does not answer
-// yet) in one transaction with their keys' accepted records, queues their
+// yet) together with their keys' accepted records, queues their
 // tasks, and marks the keys done. It returns the batch's answer and the
-// deliveries it queued. On an error before the transaction, the caller
-// releases the keys; after it, the events and their records are removed.
+// deliveries it queued. On an error before the events are stored, the
+// caller releases the keys; after, the events and their records are
+// removed.
 func (q *Queue) storeBatch(ctx context.Context, ten string, r BatchRequest, items []BatchItem) (BatchResult, []*webhook.Delivery, error) {
-	pubs, err := q.newEvents(ctx, r, items)
-	var resp []byte
-	if err == nil {
-		resp, err = r.Render(items)
-	}
-	if err != nil {
-		return BatchResult{}, nil, err
-	}
+	var pubs []webhook.Publication
 	var batch *webhook.IdempotencyRecord
-	if r.Key != "" {
-		ids := make([]string, len(pubs))
-		for i, p := range pubs {
-			ids[i] = p.Event.ID
+	var resp []byte
+	err := q.withWebhooks(ctx, ten, func(webhooks []*webhook.Webhook, version string) error {
+		var err error
+		pubs, err = q.newEvents(r, items, webhooks)
+		if err == nil {
+			resp, err = r.Render(items)
 		}
-		batch = &webhook.IdempotencyRecord{Keys: []string{r.Key}, Fingerprint: r.Fingerprint, EventID: strings.Join(ids, " "), Response: resp, TTL: r.TTL}
-	}
-	if err := q.store.CreateEvents(ctx, ten, pubs, batch); err != nil {
+		if err != nil {
+			return err
+		}
+		if r.Key != "" {
+			ids := make([]string, len(pubs))
+			for i, p := range pubs {
+				ids[i] = p.Event.ID
+			}
+			batch = &webhook.IdempotencyRecord{Keys: []string{r.Key}, Fingerprint: r.Fingerprint, EventID: strings.Join(ids, " "), Response: resp, TTL: r.TTL}
+		}
+		return q.store.CreateEvents(ctx, ten, pubs, batch, version)
+	})
+	if err != nil {
 		return BatchResult{}, nil, err
 	}
 	var ds []*webhook.Delivery
@@ -224,13 +230,9 @@ func (r BatchRequest) keys() (keys, fps []string) {
 	return keys, fps
 }
 
-// newEvents fans out the events of a batch not answered yet (items) on one
-// read of the tenant's webhooks and renders their answers into items.
-func (q *Queue) newEvents(ctx context.Context, r BatchRequest, items []BatchItem) ([]webhook.Publication, error) {
-	webhooks, err := q.store.AllWebhooks(ctx, r.Events[0].Event.TenantID)
-	if err != nil {
-		return nil, err
-	}
+// newEvents fans out the events of a batch not answered yet (items) to
+// the tenant's webhooks and renders their answers into items.
+func (q *Queue) newEvents(r BatchRequest, items []BatchItem, webhooks []*webhook.Webhook) ([]webhook.Publication, error) {
 	var pubs []webhook.Publication
 	for i, e := range r.Events {
 		if items[i].Replayed {

@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -36,10 +37,11 @@ func (q *Queue) Publish(ctx context.Context, ev *webhook.Event) ([]*webhook.Deli
 	if err != nil {
 		return nil, err
 	}
-	ds, err := q.fanOut(ctx, ev)
-	if err == nil {
-		err = q.write(ctx, ev, ds, false, nil)
-	}
+	var ds []*webhook.Delivery
+	err = q.withWebhooks(ctx, ev.TenantID, func(webhooks []*webhook.Webhook, version string) error {
+		ds = q.matching(ev, webhooks)
+		return q.write(ctx, ev, ds, false, nil, version)
+	})
 	if err == nil {
 		err = q.acknowledge(ctx, mark, ev.TenantID, ds, false)
 	}
@@ -85,23 +87,24 @@ func (q *Queue) PublishOnce(ctx context.Context, r Request) (resp []byte, replay
 		return resp, err == nil, err
 	}
 
-	ds, err := q.fanOut(ctx, r.Event)
-	if err == nil {
-		resp, err = r.Render(ds)
-	}
+	var ds []*webhook.Delivery
+	err = q.withWebhooks(ctx, ten, func(webhooks []*webhook.Webhook, version string) error {
+		ds = q.matching(r.Event, webhooks)
+		resp, err := r.Render(ds)
+		if err != nil {
+			return err
+		}
+		rec = &webhook.IdempotencyRecord{Keys: r.Keys, Fingerprint: r.Fingerprint, EventID: r.Event.ID, Response: resp, TTL: r.TTL}
+		return q.write(ctx, r.Event, ds, false, rec, version)
+	})
 	if err != nil {
-		q.release(ctx, ten, r)
-		return nil, false, err
-	}
-	rec = &webhook.IdempotencyRecord{Keys: r.Keys, Fingerprint: r.Fingerprint, EventID: r.Event.ID, Response: resp, TTL: r.TTL}
-	if err := q.write(ctx, r.Event, ds, false, rec); err != nil {
 		q.release(ctx, ten, r)
 		return nil, false, err
 	}
 	if err := q.store.CompleteIdempotency(ctx, ten, rec); err != nil {
 		q.log.Warn("idempotency record not marked done", "event_id", r.Event.ID, "error", err)
 	}
-	return resp, false, q.acknowledge(ctx, mark, ten, ds, false)
+	return rec.Response, false, q.acknowledge(ctx, mark, ten, ds, false)
 }
 
 // replay is the answer to a request whose key was held already (rec): the
@@ -159,14 +162,22 @@ func (q *Queue) finishAccepted(ctx context.Context, tenantID string, rec *webhoo
 	return q.store.CompleteIdempotency(ctx, tenantID, rec)
 }
 
-// fanOut is the new deliveries of an event: one per matching active
-// webhook of its tenant.
-func (q *Queue) fanOut(ctx context.Context, ev *webhook.Event) ([]*webhook.Delivery, error) {
-	webhooks, err := q.store.AllWebhooks(ctx, ev.TenantID)
-	if err != nil {
-		return nil, err
+// withWebhooks runs write, which stores new events of a tenant, with the
+// tenant's webhooks to match them against: first with the list the store
+// keeps in process and its version, which the write checks, so that a
+// publish costs no read of the webhooks; when they changed since, with a
+// list read now (version "").
+func (q *Queue) withWebhooks(ctx context.Context, tenantID string, write func(webhooks []*webhook.Webhook, version string) error) error {
+	if webhooks, version, ok := q.store.KeptWebhooks(tenantID); ok {
+		if err := write(webhooks, version); !errors.Is(err, webhook.ErrWebhooksChanged) {
+			return err
+		}
 	}
-	return q.matching(ev, webhooks), nil
+	webhooks, err := q.store.AllWebhooks(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	return write(webhooks, "")
 }
 
 // matching is the new deliveries of an event to the endpoints (its
@@ -189,7 +200,7 @@ func (q *Queue) Test(ctx context.Context, ep *webhook.Webhook) (*webhook.Event, 
 	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: ep.TenantID, Type: "webhook.test", Data: data, CreatedAt: now}
 	d := q.deliveries(ev, ep.ID)[0]
 	d.Test = true
-	return ev, d, q.write(ctx, ev, []*webhook.Delivery{d}, true, nil)
+	return ev, d, q.write(ctx, ev, []*webhook.Delivery{d}, true, nil, "")
 }
 
 // Notify publishes an operational event to a tenant through the same
@@ -220,9 +231,10 @@ func (q *Queue) deliveries(ev *webhook.Event, webhookIDs ...string) []*webhook.D
 
 // write stores an event with its deliveries (and the accepted record of
 // its idempotency keys, if any), then queues the tasks; if queueing fails
-// the event and the record are removed again.
-func (q *Queue) write(ctx context.Context, ev *webhook.Event, ds []*webhook.Delivery, test bool, idem *webhook.IdempotencyRecord) error {
-	if err := q.store.CreateEvent(ctx, ev, ds, test, idem); err != nil {
+// the event and the record are removed again. version is the store's
+// CreateEvent's listVersion.
+func (q *Queue) write(ctx context.Context, ev *webhook.Event, ds []*webhook.Delivery, test bool, idem *webhook.IdempotencyRecord, version string) error {
+	if err := q.store.CreateEvent(ctx, ev, ds, test, idem, version); err != nil {
 		return err
 	}
 	if err := q.Enqueue(ctx, ds); err != nil {

@@ -23,16 +23,17 @@ type queueStore interface {
 	Rerun(ctx context.Context, d *webhook.Delivery, extra int, trigger string) error
 	UndoRerun(ctx context.Context, d *webhook.Delivery) (bool, error)
 	AllWebhooks(ctx context.Context, tenantID string) ([]*webhook.Webhook, error)
+	KeptWebhooks(tenantID string) ([]*webhook.Webhook, string, bool)
 	ConfirmKey(ctx context.Context, tenantID string) error
 	GetWebhook(ctx context.Context, tenantID, id string) (*webhook.Webhook, error)
-	CreateEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery, test bool, idem *webhook.IdempotencyRecord) error
+	CreateEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery, test bool, idem *webhook.IdempotencyRecord, listVersion string) error
 	DeleteEvent(ctx context.Context, ev *webhook.Event, deliveries []*webhook.Delivery, idem *webhook.IdempotencyRecord) error
 	GetEvent(ctx context.Context, tenantID, id string) (*webhook.Event, map[string]string, error)
 	ClaimIdempotency(ctx context.Context, tenantID string, keys []string, fingerprint string, lease time.Duration) (*webhook.IdempotencyRecord, error)
 	CompleteIdempotency(ctx context.Context, tenantID string, recs ...*webhook.IdempotencyRecord) error
 	ReleaseIdempotency(ctx context.Context, tenantID string, keys []string, fingerprints ...string) error
 	ClaimIdempotencyBatch(ctx context.Context, tenantID string, keys, fingerprints []string, lease time.Duration) ([]*webhook.IdempotencyRecord, bool, error)
-	CreateEvents(ctx context.Context, tenantID string, pubs []webhook.Publication, batch *webhook.IdempotencyRecord) error
+	CreateEvents(ctx context.Context, tenantID string, pubs []webhook.Publication, batch *webhook.IdempotencyRecord, listVersion string) error
 	DeleteEvents(ctx context.Context, tenantID string, pubs []webhook.Publication, batch *webhook.IdempotencyRecord) error
 	EventsBetween(ctx context.Context, tenantID, webhookID string, since, until time.Time, after string, limit int) ([]*webhook.Event, []string, string, error)
 	GetDeliveries(ctx context.Context, tenantID string, ids []string) ([]*webhook.Delivery, error)

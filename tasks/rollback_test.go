@@ -284,7 +284,7 @@ func TestBatchKeys(t *testing.T) {
 	}
 	pubs[0].Idem = &webhook.IdempotencyRecord{Keys: []string{"c:late"}, Fingerprint: "fp", EventID: ids[0], Response: []byte(`{"n":1}`), TTL: time.Hour}
 	batch := &webhook.IdempotencyRecord{Keys: []string{"h:b2"}, Fingerprint: "batch-fp", EventID: ids[0] + " " + ids[1], Response: []byte(`{"data":["first"]}`), TTL: time.Hour}
-	if err := f.store.CreateEvents(ctx, ten, pubs, batch); err != nil {
+	if err := f.store.CreateEvents(ctx, ten, pubs, batch, ""); err != nil {
 		t.Fatal(err)
 	}
 	inspector := asynq.NewInspectorFromRedisClient(f.rc)

@@ -138,11 +138,13 @@ func (f *fakeStore) AllWebhooks(context.Context, string) ([]*webhook.Webhook, er
 	return nil, nil
 }
 
+func (f *fakeStore) KeptWebhooks(string) ([]*webhook.Webhook, string, bool) { return nil, "", false }
+
 func (f *fakeStore) GetWebhook(context.Context, string, string) (*webhook.Webhook, error) {
 	return &webhook.Webhook{ID: "wh_1", Status: webhook.StatusDisabled}, nil
 }
 
-func (f *fakeStore) CreateEvent(_ context.Context, ev *webhook.Event, _ []*webhook.Delivery, _ bool, _ *webhook.IdempotencyRecord) error {
+func (f *fakeStore) CreateEvent(_ context.Context, ev *webhook.Event, _ []*webhook.Delivery, _ bool, _ *webhook.IdempotencyRecord, _ string) error {
 	f.published = append(f.published, ev.Type)
 	return nil
 }

@@ -15,6 +15,9 @@ var (
 	ErrIdempotencyKeyMismatch = errors.New("idempotency key reused with a different request")
 	ErrIdempotencyKeyInUse    = errors.New("a request with this idempotency key is still being processed")
 	ErrKeyRevoked             = errors.New("the API key was revoked")
+	// ErrWebhooksChanged: a tenant's webhooks changed after the list that
+	// a write was matched against was read; nothing was written.
+	ErrWebhooksChanged = errors.New("the webhooks changed")
 )
 
 // ValidationError lists every bad field of a request at once: field → reason.
