@@ -26,14 +26,18 @@ func (s *Store) CreateEvents(ctx context.Context, tenantID string, pubs []webhoo
 		}
 		bodies[i] = body
 	}
-	var w writes
+	n := 1
+	for _, pub := range pubs {
+		n += eventWrites(pub.Deliveries, pub.Idem)
+	}
+	w := newWrites(n)
 	for i, pub := range pubs {
-		s.writeEvent(&w, pub.Event, bodies[i], pub.Deliveries, false, pub.Idem)
+		s.writeEvent(w, pub.Event, bodies[i], pub.Deliveries, false, pub.Idem)
 	}
 	if batch != nil {
-		acceptIdempotency(&w, tenantID, batch)
+		acceptIdempotency(w, tenantID, batch)
 	}
-	return s.create(ctx, "create events", tenantID, listVersion, &w)
+	return s.create(ctx, "create events", tenantID, listVersion, w)
 }
 
 // DeleteEvents removes the events of a batch whose deliveries could not be

@@ -31,9 +31,9 @@ func (s *Store) CreateEvent(ctx context.Context, ev *webhook.Event, deliveries [
 	if err != nil {
 		return err
 	}
-	var w writes
-	s.writeEvent(&w, ev, body, deliveries, test, idem)
-	return s.create(ctx, "create event", ev.TenantID, listVersion, &w)
+	w := newWrites(eventWrites(deliveries, idem))
+	s.writeEvent(w, ev, body, deliveries, test, idem)
+	return s.create(ctx, "create event", ev.TenantID, listVersion, w)
 }
 
 // encodeEvent is the JSON of an event key, without HTML escaping: the data
@@ -73,6 +73,15 @@ func (s *Store) writeEvent(w *writes, ev *webhook.Event, body []byte, deliveries
 	if idem != nil {
 		acceptIdempotency(w, ten, idem)
 	}
+}
+
+// eventWrites is about how many writes writeEvent adds.
+func eventWrites(deliveries []*webhook.Delivery, idem *webhook.IdempotencyRecord) int {
+	n := 3 + 2*len(deliveries)
+	if idem != nil {
+		n += len(idem.Keys)
+	}
+	return n
 }
 
 // unrecorded reports whether d, a new delivery of ev, goes without a record
@@ -135,8 +144,8 @@ func (s *Store) AddDeliveries(ctx context.Context, ev *webhook.Event, deliveries
 	if len(deliveries) == 0 {
 		return nil
 	}
-	var w writes
-	s.addDeliveries(&w, ev, deliveries, false, s.indexCut())
+	w := newWrites(3 * len(deliveries))
+	s.addDeliveries(w, ev, deliveries, false, s.indexCut())
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Eval(ctx, luaAppendIfExists, []string{keyEvent(ev.TenantID, ev.ID)}, deliveryRecords(deliveries))
 		w.queue(ctx, p)

@@ -23,6 +23,11 @@ type writes struct {
 	args []any
 }
 
+// newWrites returns writes with room for about n.
+func newWrites(n int) *writes {
+	return &writes{keys: make([]string, 0, n), args: make([]any, 0, 8*n)}
+}
+
 // add adds the write "cmd key args…".
 func (w *writes) add(cmd, key string, args ...any) {
 	w.keys = append(w.keys, key)
