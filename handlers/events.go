@@ -88,8 +88,6 @@ func (a *API) publish(c *gin.Context) {
 	}
 	if replayed {
 		c.Header("Idempotent-Replayed", "true")
-	} else {
-		a.opts.Published()
 	}
 	c.Data(http.StatusAccepted, "application/json; charset=utf-8", out)
 }
@@ -156,9 +154,6 @@ func (a *API) publishBatch(c *gin.Context) {
 	}
 	if res.Replayed {
 		c.Header("Idempotent-Replayed", "true")
-	}
-	for range res.Created {
-		a.opts.Published()
 	}
 	c.Data(http.StatusAccepted, "application/json; charset=utf-8", res.Response)
 }

@@ -32,8 +32,6 @@ type Options struct {
 	Monitoring http.Handler
 	// Metrics serves /metrics; nil leaves it out.
 	Metrics http.Handler
-	// Published is called for each event accepted (replays excluded).
-	Published func()
 	// OpenAPI is the document served at /openapi.yaml.
 	OpenAPI []byte
 	// Reference is the HTML page served at /docs (docs.Reference).
@@ -66,9 +64,6 @@ type API struct {
 func New(store Store, queue *tasks.Queue, opts Options, log *slog.Logger) *API {
 	if opts.Now == nil {
 		opts.Now = time.Now
-	}
-	if opts.Published == nil {
-		opts.Published = func() {}
 	}
 	a := &API{creds: store, tenants: store, webhooks: store, history: store, portals: store, pinger: store,
 		queue: queue, opts: opts, log: log, now: opts.Now, keys: newKeyCache(opts.Now)}

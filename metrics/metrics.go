@@ -46,7 +46,7 @@ func New(queues ...string) *Metrics {
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}),
 		EventsPublished: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tidings_events_published_total", Help: "Events accepted by POST /v1/events (replays excluded).",
+			Name: "tidings_events_published_total", Help: "Events stored by POST /v1/events and /v1/events/batch (replays excluded), also those answered 503 while replicas were awaited.",
 		}),
 		EndpointWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tidings_endpoint_waits_total", Help: "Deliveries deferred without using an attempt, by reason: concurrency or rate_limit.",
@@ -64,6 +64,9 @@ func New(queues ...string) *Metrics {
 	}
 	return m
 }
+
+// Published counts events stored by a publish (tasks.Recorder).
+func (m *Metrics) Published(n int) { m.EventsPublished.Add(float64(n)) }
 
 // Attempted counts an attempt (tasks.Recorder).
 func (m *Metrics) Attempted(outcome webhook.Outcome, took time.Duration) {

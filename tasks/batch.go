@@ -94,6 +94,7 @@ func (q *Queue) PublishBatch(ctx context.Context, r BatchRequest) (BatchResult, 
 		q.releaseBatch(ctx, ten, c.keys, c.fps)
 		return BatchResult{}, err
 	}
+	q.rec.Published(res.Created)
 	replayed := slices.ContainsFunc(items, func(it BatchItem) bool { return it.Replayed })
 	return res, q.acknowledge(ctx, mark, ten, ds, replayed)
 }

@@ -29,10 +29,16 @@ const PublishDeadline = 10 * time.Second
 const IdempotencyLease = 2 * PublishDeadline
 
 // Publish stores an event and queues one delivery (one task) per matching
-// active webhook of its tenant, however many of its filters match. When it
-// returns nil, the event and every task are in Redis; on error it leaves
-// nothing behind.
+// active webhook of its tenant, however many of its filters match, and
+// counts it published (Recorder.Published). When it returns nil, the event
+// and every task are in Redis; on error it leaves nothing behind, unless
+// the error is the replicas' (acknowledge): then both are stored.
 func (q *Queue) Publish(ctx context.Context, ev *webhook.Event) ([]*webhook.Delivery, error) {
+	return q.publish(ctx, ev, true)
+}
+
+// publish is Publish, which counts the event only when counted.
+func (q *Queue) publish(ctx context.Context, ev *webhook.Event, counted bool) ([]*webhook.Delivery, error) {
 	mark, err := q.replicaMark(ctx)
 	if err != nil {
 		return nil, err
@@ -42,10 +48,13 @@ func (q *Queue) Publish(ctx context.Context, ev *webhook.Event) ([]*webhook.Deli
 		ds = q.matching(ev, webhooks)
 		return q.write(ctx, ev, ds, false, nil, version)
 	})
-	if err == nil {
-		err = q.acknowledge(ctx, mark, ev.TenantID, ds, false)
+	if err != nil {
+		return nil, err
 	}
-	return ds, err
+	if counted {
+		q.rec.Published(1)
+	}
+	return ds, q.acknowledge(ctx, mark, ev.TenantID, ds, false)
 }
 
 // Request is a publish request with idempotency keys: the keys
@@ -101,6 +110,7 @@ func (q *Queue) PublishOnce(ctx context.Context, r Request) (resp []byte, replay
 		q.release(ctx, ten, r)
 		return nil, false, err
 	}
+	q.rec.Published(1)
 	if err := q.store.CompleteIdempotency(ctx, ten, rec); err != nil {
 		q.log.Warn("idempotency record not marked done", "event_id", r.Event.ID, "error", err)
 	}
@@ -204,7 +214,8 @@ func (q *Queue) Test(ctx context.Context, ep *webhook.Webhook) (*webhook.Event, 
 }
 
 // Notify publishes an operational event to a tenant through the same
-// pipeline; only webhooks naming the type or tidings.* receive it.
+// pipeline; only webhooks naming the type or tidings.* receive it. It is
+// not counted as published: the metric counts what the API accepts.
 func (q *Queue) Notify(ctx context.Context, tenantID, eventType string, data any) error {
 	b, err := json.Marshal(data)
 	if err != nil {
@@ -212,7 +223,7 @@ func (q *Queue) Notify(ctx context.Context, tenantID, eventType string, data any
 	}
 	now := time.Now()
 	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: tenantID, Type: eventType, Data: b, CreatedAt: now}
-	_, err = q.Publish(ctx, ev)
+	_, err = q.publish(ctx, ev, false)
 	return err
 }
 

@@ -41,8 +41,11 @@ type queueStore interface {
 	DeleteDeliveries(ctx context.Context, ds []*webhook.Delivery) error
 }
 
-// Recorder observes deliveries for metrics.
+// Recorder observes publishes and deliveries for metrics.
 type Recorder interface {
+	// Published counts events a publish stored (replays excluded), also
+	// when the publish is answered 503 after that: they are delivered.
+	Published(n int)
 	// Attempted counts an attempt's outcome and duration.
 	Attempted(outcome webhook.Outcome, took time.Duration)
 	// Waited counts a deferral (webhook.WaitConcurrency or WaitRateLimit).
@@ -78,6 +81,7 @@ func NewQueue(client *asynq.Client, inspector *asynq.Inspector, store queueStore
 
 type noRecorder struct{}
 
+func (noRecorder) Published(int)                            {}
 func (noRecorder) Attempted(webhook.Outcome, time.Duration) {}
 func (noRecorder) Waited(string)                            {}
 func (noRecorder) Cancelled(int)                            {}

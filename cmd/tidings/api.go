@@ -42,7 +42,7 @@ func (p *process) startAPI(ctx context.Context) error {
 		AllowHTTP: cfg.AllowHTTP, AllowPrivateNetworks: cfg.AllowPrivateNetworks,
 		SignatureHeader: cfg.SignatureHeader, TimestampHeader: cfg.TimestampHeader, DeliveryIDHeader: cfg.DeliveryIDHeader,
 		EventTypes: cfg.EventTypes, Monitoring: p.monitoring(),
-		Metrics: p.mets.Handler(), Published: p.mets.EventsPublished.Inc, OpenAPI: docs.OpenAPI, Reference: reference,
+		Metrics: p.mets.Handler(), OpenAPI: docs.OpenAPI, Reference: reference,
 		Portal: portal.New(portal.Options{FrameAncestors: cfg.PortalFrameAncestors}), PublicURL: publicURL,
 	}, p.log)
 	addr := p.serve(ctx, ln, api.Router())

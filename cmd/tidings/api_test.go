@@ -466,4 +466,31 @@ func TestMetrics(t *testing.T) {
 	worker.must(200, "GET", "/healthz", "", nil)
 	worker.must(200, "GET", "/readyz", "", nil)
 	worker.must(404, "GET", "/v1/webhooks", key, nil)
+
+	// An event answered 503 because no replica acknowledged it (this Redis
+	// has none) is stored and delivered all the same, so it is counted;
+	// its retry, a replay, answered 503 again, is not; nor is the
+	// operational event a worker publishes.
+	waiting := startCmd(t, "api", testEnv(url, map[string]string{"TIDINGS_REDIS_WAIT_REPLICAS": "1", "TIDINGS_REDIS_WAIT_TIMEOUT": "100ms"}))
+	plain := map[string]any{"type": "batch.done", "data": map[string]any{}}
+	withID := map[string]any{"type": "batch.done", "data": map[string]any{}, "id": "order-1"}
+	waiting.must(503, "POST", "/v1/events", key, plain)
+	waiting.must(503, "POST", "/v1/events", key, withID)
+	waiting.must(503, "POST", "/v1/events", key, withID)
+	waiting.must(503, "POST", "/v1/events/batch", key, map[string]any{"events": []any{withID, plain}})
+	eventually(t, 10*time.Second, "the delivery of the events answered 503", func() bool { return rc.count() == 4 })
+	if m := waiting.must(200, "GET", "/metrics", "", nil); !strings.Contains(string(m.Raw), "tidings_events_published_total 3") {
+		t.Errorf("after three events stored and answered 503 (and two replays): %s", grepLines(string(m.Raw), "tidings_events_published_total"))
+	}
+}
+
+// grepLines is the lines of text that contain s.
+func grepLines(text, s string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
