@@ -152,12 +152,8 @@ func (s *Store) ListWebhooks(ctx context.Context, tenantID string, status webhoo
 // It fails with webhook.ErrKeyRevoked when the API key that ctx carries to
 // confirm is gone. The webhooks returned are shared: read-only.
 func (s *Store) AllWebhooks(ctx context.Context, tenantID string) ([]*webhook.Webhook, error) {
-	confirm := ""
-	if k, ok := webhook.KeyToConfirmFrom(ctx, tenantID); ok {
-		confirm = k.KeyID
-	}
 	keys := []string{keyWebhooks(tenantID), keyWebhooksVersion(tenantID), keyTenantKeys(tenantID)}
-	res, err := s.runArray(ctx, "list webhooks", scriptAllWebhooks, keys, -1, keyWebhook(tenantID, ""), confirm)
+	res, err := s.runArray(ctx, "list webhooks", scriptAllWebhooks, keys, -1, keyWebhook(tenantID, ""), keyToConfirm(ctx, tenantID))
 	if err != nil {
 		return nil, err
 	}

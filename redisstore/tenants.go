@@ -113,6 +113,16 @@ func (s *Store) ConfirmKey(ctx context.Context, tenantID string) error {
 	return nil
 }
 
+// keyToConfirm is the ID of the API key ctx carries to confirm for the
+// tenant (webhook.WithKeyToConfirm), "" for none: what the publishing
+// scripts check first.
+func keyToConfirm(ctx context.Context, tenantID string) string {
+	if k, ok := webhook.KeyToConfirmFrom(ctx, tenantID); ok {
+		return k.KeyID
+	}
+	return ""
+}
+
 // LookupAPIKey returns the tenant and key IDs of an API key value, or
 // webhook.ErrNotFound.
 func (s *Store) LookupAPIKey(ctx context.Context, value string) (tenantID, keyID string, err error) {

@@ -1,9 +1,7 @@
 package redisstore
 
 import (
-	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -49,72 +47,43 @@ func (w *writes) addToIndex(key, cut, id string) {
 	w.add("xadd", key, "minid", cut, "*", "i", id)
 }
 
-// queue adds the writes to a transaction (MULTI) being built, and returns
-// their commands.
-func (w *writes) queue(ctx context.Context, p redis.Pipeliner) []*redis.Cmd {
-	cmds := make([]*redis.Cmd, len(w.keys))
+// queue adds the writes to a transaction (MULTI) being built.
+func (w *writes) queue(ctx context.Context, p redis.Pipeliner) {
 	a := 0
-	for i, key := range w.keys {
+	for _, key := range w.keys {
 		n := w.args[a].(int)
-		cmds[i] = p.Do(ctx, append([]any{w.args[a+1], key}, w.args[a+2:a+1+n]...)...)
-		a += n + 1
-	}
-	return cmds
-}
-
-// undo adds to a transaction the writes that take back w's, given their
-// replies (done, queue's): a key set is deleted, a stream entry or a set
-// member added is removed (a member there before stays).
-func (w *writes) undo(ctx context.Context, p redis.Pipeliner, done []*redis.Cmd) {
-	a := 0
-	for i, key := range w.keys {
-		n := w.args[a].(int)
-		switch w.args[a+1] {
-		case "set":
-			p.Del(ctx, key)
-		case "xadd":
-			if id, ok := done[i].Val().(string); ok {
-				p.XDel(ctx, key, id)
-			}
-		case "sadd":
-			if done[i].Val() == int64(1) {
-				p.SRem(ctx, key, w.args[a+n])
-			}
-		}
+		p.Do(ctx, append([]any{w.args[a+1], key}, w.args[a+2:a+1+n]...)...)
 		a += n + 1
 	}
 }
 
 // maxScriptWrites is the most writes create makes as a script. A script
-// saves a round trip on a connection of its own, but Redis spends about
-// 0.7 µs more on each write called from Lua than on the same command in a
-// MULTI: a publish to one webhook (5 writes) cost 20 % less CPU as a
-// script, one to ten webhooks (23 writes) and batches ran slower.
+// saves a transaction's round trip on a connection of its own, but Redis
+// spends about 0.7 µs more on each write called from Lua than on the same
+// command in a MULTI: a publish to one webhook (5 writes) cost 20 % less
+// CPU as a script, a publish to ten webhooks (23 writes) and batches ran
+// slower.
 const maxScriptWrites = 10
 
-// create makes the writes w together. The writes are made only while the
-// API key that ctx carries to confirm exists (webhook.ErrKeyRevoked) and,
-// when listVersion is not "", while the tenant's webhooks are still that
-// version: the deliveries were matched against the list kept in process
-// (webhook.ErrWebhooksChanged); else nothing is left written. A few writes
-// go as one script (scriptCreate), through the auto-pipeliner with every
-// other command, where MULTI/EXEC takes a connection and a round trip of
-// its own (a third of a publish's CPU went to that). More go in a
-// transaction (createInTransaction).
+// create makes the writes w together, only while the API key that ctx
+// carries to confirm exists (webhook.ErrKeyRevoked) and, when listVersion
+// is not "", while the tenant's webhooks are still that version: the
+// deliveries were matched against the list kept in process
+// (webhook.ErrWebhooksChanged); else it writes nothing. A few writes go as
+// one script (scriptCreate) through the auto-pipeliner with every other
+// command, where MULTI/EXEC takes a connection and a round trip of its own
+// (a quarter of a publish's CPU went to that). More go in a MULTI after
+// the same script has checked (with no writes): a webhook changed between
+// the two is missed by this one write, as it was when the list was read
+// before every write.
 func (s *Store) create(ctx context.Context, op, tenantID, listVersion string, w *writes) error {
-	confirm := ""
-	if k, ok := webhook.KeyToConfirmFrom(ctx, tenantID); ok {
-		confirm = k.KeyID
+	keys := []string{keyWebhooksVersion(tenantID), keyTenantKeys(tenantID)}
+	args := []any{listVersion, keyToConfirm(ctx, tenantID)}
+	small := len(w.keys) <= maxScriptWrites
+	if small {
+		keys, args = append(keys, w.keys...), append(args, w.args...)
 	}
-	var n int64
-	var err error
-	if len(w.keys) <= maxScriptWrites {
-		keys := append([]string{keyWebhooksVersion(tenantID), keyTenantKeys(tenantID)}, w.keys...)
-		args := append([]any{listVersion, confirm}, w.args...)
-		n, err = s.runInt(ctx, op, scriptCreate, keys, args...)
-	} else {
-		n, err = s.createInTransaction(ctx, op, tenantID, listVersion, confirm, w)
-	}
+	n, err := s.runInt(ctx, op, scriptCreate, keys, args...)
 	switch {
 	case err != nil:
 		return err
@@ -124,48 +93,14 @@ func (s *Store) create(ctx context.Context, op, tenantID, listVersion string, w 
 		return fmt.Errorf("redisstore: %s: %w", op, webhook.ErrWebhooksChanged)
 	case n != 1:
 		return unexpectedReply(op, n)
-	}
-	return nil
-}
-
-// createInTransaction makes the writes w in a MULTI/EXEC that also reads
-// what scriptCreate checks, and takes them back when the check fails (a
-// reader may glimpse them meanwhile, as it may an event whose tasks could
-// not be queued before it is removed). It answers as scriptCreate does.
-func (s *Store) createInTransaction(ctx context.Context, op, tenantID, listVersion, confirm string, w *writes) (int64, error) {
-	var version *redis.StringCmd
-	var hasKey *redis.BoolCmd
-	var done []*redis.Cmd
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		version = p.Get(ctx, keyWebhooksVersion(tenantID))
-		hasKey = p.HExists(ctx, keyTenantKeys(tenantID), confirm)
-		done = w.queue(ctx, p)
+	case small:
 		return nil
-	})
-	if errors.Is(err, redis.Nil) { // the version's GET; the writes' errors follow it
-		err = hasKey.Err()
-		for _, c := range done {
-			err = cmp.Or(err, c.Err())
-		}
 	}
-	if err != nil {
-		return 0, wrap(op, err)
-	}
-	var n int64
-	switch {
-	case confirm != "" && !hasKey.Val():
-		n = -1
-	case listVersion != "" && version.Val() != listVersion:
-		n = 0
-	default:
-		return 1, nil
-	}
-	ctx = context.WithoutCancel(ctx)
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		w.undo(ctx, p, done)
+		w.queue(ctx, p)
 		return nil
 	})
-	return n, wrap(op+": take back", err)
+	return wrap(op, err)
 }
 
 // scriptCreate makes writes together, if the webhooks their deliveries
@@ -184,7 +119,7 @@ func (s *Store) createInTransaction(ctx context.Context, op, tenantID, listVersi
 // ARGV[2] -> the ID of an API key to confirm ("" for none)
 // ARGV[3…] -> the writes, each as its number of words n, then its command
 //
-//	and its n-1 arguments after the key
+//	and its n-1 arguments after the key (none: the script only checks)
 //
 // Output:
 // 1 when written; -1 when the key is gone, 0 when the version is not
