@@ -66,13 +66,14 @@ func (e *EventKeyError) Error() string {
 func (e *EventKeyError) Unwrap() error { return e.Err }
 
 // PublishBatch publishes the events of a batch as PublishOnce does one, at
-// the cost of one publish: one claim of every key, one script storing
-// every new event (matched against the tenant's webhooks as a single
-// publish is), then the tasks of all (Enqueue). An event whose client id was accepted before is
-// answered as replayed and creates nothing; one whose client id is held by
-// a request still running, or was used with another body, refuses the
-// whole batch (EventKeyError). When it returns nil, every event of the
-// batch and every task is in Redis; on error it leaves nothing behind.
+// the cost of one publish: one claim of every key, one write of every new
+// event (matched against the tenant's webhooks as a single publish is),
+// then the tasks of all (Enqueue). An event whose client id was accepted
+// before is answered as replayed and creates nothing; one whose client id
+// is held by a request still running, or was used with another body,
+// refuses the whole batch (EventKeyError). When it returns nil, every event
+// of the batch and every task is in Redis; on error it leaves nothing
+// behind.
 func (q *Queue) PublishBatch(ctx context.Context, r BatchRequest) (BatchResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, PublishDeadline)
 	defer cancel()
@@ -162,8 +163,8 @@ func (q *Queue) claimBatch(ctx context.Context, ten string, r BatchRequest, item
 }
 
 // storeBatch stores the batch's new events (those items does not answer
-// yet) together with their keys' accepted records, queues their
-// tasks, and marks the keys done. It returns the batch's answer and the
+// yet) together with their keys' accepted records, queues their tasks,
+// and marks the keys done. It returns the batch's answer and the
 // deliveries it queued. On an error before the events are stored, the
 // caller releases the keys; after, the events and their records are
 // removed.
