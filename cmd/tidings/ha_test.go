@@ -651,8 +651,16 @@ func TestQueueShardsChange(t *testing.T) {
 	in = startCmd(t, "all", testEnv(url, map[string]string{"TIDINGS_RETRY_SCHEDULE": "3s,1m", "TIDINGS_QUEUE_SHARDS": "3"}))
 	in.waitDelivery(key, retried, "succeeded", 30*time.Second)
 	in.must(204, "DELETE", "/v1/webhooks/"+stuckID, key, nil)
-	if _, err := asynq.NewInspectorFromRedisClient(rc).GetTaskInfo(tasks.QueueName, cancelled); err == nil {
-		t.Errorf("the deleted webhook's task is still queued in %s", tasks.QueueName)
+	// Its retry came due with the other's (3 s), so it may be running at
+	// the delete (a task due within a second waits active in the worker):
+	// a running task finishes, finds its delivery cancelled and leaves.
+	inspector := asynq.NewInspectorFromRedisClient(rc)
+	eventually(t, 10*time.Second, "the deleted webhook's task to leave "+tasks.QueueName, func() bool {
+		_, err := inspector.GetTaskInfo(tasks.QueueName, cancelled)
+		return err != nil
+	})
+	if got := stuck.count(); got > 2 {
+		t.Errorf("the deleted webhook got %d attempts, want at most 2", got)
 	}
 	in.must(200, "GET", "/v1/webhooks/"+flakyID, key, nil)
 }
