@@ -62,7 +62,16 @@ dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 6390)
 redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly no \
   --databases 4096 --maxmemory-policy noeviction --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
-cleanup() { kill "$(cat "$dir/redis.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$dir"; }
+# Redis writes its log while it shuts down: wait for it to exit before
+# removing its directory (else rm races the log and fails the run).
+cleanup() {
+  local pid
+  pid=$(cat "$dir/redis.pid" 2>/dev/null) || true
+  if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -rf "$dir" || true
+}
 trap cleanup EXIT
 trap 'exit 1' HUP INT PIPE TERM # killed (e.g. piped into head): still clean up
 for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
