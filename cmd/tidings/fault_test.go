@@ -329,6 +329,13 @@ func TestFaultRedisLateAtStart(t *testing.T) {
 	srv.Restart()
 	in := p.listening().api()
 	in.must(200, "GET", "/readyz", "", nil)
+	// go-redis's dial failures went to stderr as plain lines ("redis:
+	// 2026/12/05 … failed to dial …"); they are in the process's JSON log.
+	for _, line := range strings.Split(p.out.String(), "\n") {
+		if strings.HasPrefix(line, "redis: ") {
+			t.Errorf("go-redis wrote outside the log: %s", line)
+		}
+	}
 }
 
 // retryingPublishers are clients that publish one event per key with that

@@ -110,6 +110,7 @@ func newProcess(ctx context.Context, cmd string, getenv func(string) string, std
 		return nil, &config.ConfigError{Var: "TIDINGS_PAYLOAD_TEMPLATE", Reason: err.Error()}
 	}
 	p := &process{cmd: cmd, cfg: cfg, tmpl: tmpl, log: newLogger(cfg, mode, stdout), stdout: stdout, errc: make(chan error, 3)}
+	redis.SetLogger(redisLog{p.log})
 	gin.SetMode(gin.ReleaseMode)
 	if err := p.connect(ctx); err != nil {
 		p.close()

@@ -88,6 +88,18 @@ func newRedis(cfg config.Config) (redis.UniversalClient, error) {
 	return redis.NewClient(opts), nil
 }
 
+// redisLog routes go-redis's own messages (a dial that failed while Redis
+// was down, a sentinel's switch to a new primary) into the process's log
+// at warn, where go-redis would print them on stderr, unstructured, amid
+// the JSON lines. go-redis keeps one logger per process (redis.SetLogger):
+// a binary that builds several processes (the tests) logs them through the
+// last one's.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(_ context.Context, format string, v ...any) {
+	l.log.Warn("redis client", "message", fmt.Sprintf(format, v...))
+}
+
 // redactURL removes the URL from a message about it.
 func redactURL(msg, url string) string {
 	return strings.ReplaceAll(msg, url, "the URL")
