@@ -21,17 +21,13 @@ import (
 // that Asynq's inspector and workers see these tasks as Enqueue's.
 const AsynqLayout = "v0.26.0"
 
-// scriptQueue queues many tasks of one queue in one round trip, where
-// asynq.Client sends one script per task. It is UseScript's: without it
-// the Queue enqueues through the asynq.Client.
+// scriptQueue is how the Queue writes tasks: many tasks of one queue in one
+// round trip, where asynq.Client sends one script per task (and Asynq
+// v0.26.0 has no batch enqueue).
 type scriptQueue struct {
 	rdb       redis.UniversalClient
 	published sync.Map // queues added to asynq:queues by this process
 }
-
-// UseScript makes the Queue write its tasks with scriptEnqueue on rdb
-// (the Asynq client's Redis), a fan-out's or a batch's in one round trip.
-func (q *Queue) UseScript(rdb redis.UniversalClient) { q.script = &scriptQueue{rdb: rdb} }
 
 // enqueueAll queues the tasks of deliveries: a script per delivery queue
 // (a queue's keys share its slot), the queues' at once.

@@ -19,7 +19,7 @@ import (
 	"github.com/tidingshq/tidings/webhook"
 )
 
-// The tasks UseScript writes are Asynq's own: the layout belongs to the
+// The tasks a Queue writes are Asynq's own: the layout belongs to the
 // asynq release in go.mod, the message is byte for byte Enqueue's, and the
 // inspector (which Asynqmon reads through) and a worker see them as they
 // see Enqueue's.
@@ -30,7 +30,7 @@ func TestAsynqLayout(t *testing.T) {
 	}
 	m := regexp.MustCompile(`(?m)^\s*github\.com/hibiken/asynq (v\S+)`).FindSubmatch(mod)
 	if m == nil || string(m[1]) != tasks.AsynqLayout {
-		t.Fatalf("go.mod requires asynq %s, but tasks.UseScript writes the task layout of asynq %s: "+
+		t.Fatalf("go.mod requires asynq %s, but tasks.Queue writes the task layout of asynq %s: "+
 			"check enqueueCmd and EncodeMessage of the new release, then update scriptEnqueue, taskMessage and AsynqLayout", m[1], tasks.AsynqLayout)
 	}
 
@@ -40,9 +40,8 @@ func TestAsynqLayout(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	settings := tasks.Settings{Schedule: webhook.Schedule{time.Second, 5 * time.Second}, Timeout: 7 * time.Second, EndpointConcurrency: 10}
 	inspector := asynq.NewInspectorFromRedisClient(rc)
-	byClient := tasks.NewQueue(asynq.NewClientFromRedisClient(rc), inspector, store, settings, log, nil)
-	byScript := tasks.NewQueue(asynq.NewClientFromRedisClient(rc), inspector, store, settings, log, nil)
-	byScript.UseScript(rc)
+	client := asynq.NewClientFromRedisClient(rc)
+	byScript := tasks.NewQueue(rc, inspector, store, settings, log, nil)
 
 	now := time.Now()
 	delivery := func() *webhook.Delivery {
@@ -52,7 +51,7 @@ func TestAsynqLayout(t *testing.T) {
 	taskKey := func(id string) string { return "asynq:{" + tasks.QueueName + "}:t:" + id }
 
 	d := delivery()
-	if err := byClient.Enqueue(ctx, []*webhook.Delivery{d}); err != nil {
+	if _, err := client.EnqueueContext(ctx, tasks.NewDeliverTask(d, settings)); err != nil {
 		t.Fatal(err)
 	}
 	want := rc.HGetAll(ctx, taskKey(d.ID)).Val()

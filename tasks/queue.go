@@ -3,13 +3,12 @@ package tasks
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tidingshq/tidings/webhook"
 )
@@ -60,23 +59,22 @@ type Recorder interface {
 // fails it undoes what it stored, so a failed job leaves no pending
 // delivery without a task.
 type Queue struct {
-	client    *asynq.Client
+	tasks     *scriptQueue
 	inspector *asynq.Inspector
 	store     queueStore
 	settings  Settings
 	log       *slog.Logger
 	rec       Recorder
 	replicas  replicaWaiter // nil: acknowledge without waiting
-	script    *scriptQueue  // nil: tasks go through the client
 }
 
-// NewQueue returns a Queue. The client and inspector share the process's
-// Redis client and are never closed through the Queue.
-func NewQueue(client *asynq.Client, inspector *asynq.Inspector, store queueStore, settings Settings, log *slog.Logger, rec Recorder) *Queue {
+// NewQueue returns a Queue that writes tasks on rdb (Asynq's Redis) and
+// finds them with inspector. Neither is closed through the Queue.
+func NewQueue(rdb redis.UniversalClient, inspector *asynq.Inspector, store queueStore, settings Settings, log *slog.Logger, rec Recorder) *Queue {
 	if rec == nil {
 		rec = noRecorder{}
 	}
-	return &Queue{client: client, inspector: inspector, store: store, settings: settings, log: log, rec: rec}
+	return &Queue{tasks: &scriptQueue{rdb: rdb}, inspector: inspector, store: store, settings: settings, log: log, rec: rec}
 }
 
 type noRecorder struct{}
@@ -130,32 +128,15 @@ func (q *Queue) acknowledge(ctx context.Context, mark, tenantID string, ds []*we
 	return q.replicas.Wait(ctx, mark, tags...)
 }
 
-// Enqueue queues one task per delivery: all in one script (UseScript), or
-// through the client, a fan-out's up to enqueueParallel at a time (Asynq
-// enqueues one task per round trip). A delivery already queued (TaskID
-// conflict) counts as queued.
+// Enqueue queues one task per delivery, those of one queue in one script
+// (scriptEnqueue). A delivery already queued (TaskID conflict) counts as
+// queued.
 func (q *Queue) Enqueue(ctx context.Context, ds []*webhook.Delivery) error {
-	if q.script != nil && len(ds) > 0 {
-		return q.script.enqueueAll(ctx, ds, q.settings)
+	if len(ds) == 0 {
+		return nil
 	}
-	errs := make([]error, len(ds))
-	sem := make(chan struct{}, enqueueParallel)
-	var wg sync.WaitGroup
-	for i, d := range ds {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if _, err := q.client.EnqueueContext(ctx, NewDeliverTask(d, q.settings)); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-				errs[i] = fmt.Errorf("tasks: enqueue %s: %w: %w", d.ID, webhook.ErrUnavailable, err)
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return q.tasks.enqueueAll(ctx, ds, q.settings)
 }
-
-// enqueueParallel bounds one fan-out's share of the Redis connection pool.
-const enqueueParallel = 16
 
 // Cancel ends pending deliveries of a webhook as cancelled and drops their
 // queued tasks. A task already running finishes; its delivery stays

@@ -39,8 +39,8 @@ func newRollbackFixture(t *testing.T) *rollbackFixture {
 	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
 	t.Cleanup(func() { _ = down.Close() })
 	f := &rollbackFixture{store: store, rc: rc,
-		good: tasks.NewQueue(asynq.NewClientFromRedisClient(rc), asynq.NewInspectorFromRedisClient(rc), store, settings, log, nil),
-		dead: tasks.NewQueue(asynq.NewClientFromRedisClient(down), asynq.NewInspectorFromRedisClient(down), store, settings, log, nil),
+		good: tasks.NewQueue(rc, asynq.NewInspectorFromRedisClient(rc), store, settings, log, nil),
+		dead: tasks.NewQueue(down, asynq.NewInspectorFromRedisClient(down), store, settings, log, nil),
 	}
 	ctx := context.Background()
 	now := time.Now()
@@ -207,28 +207,10 @@ func (f *rollbackFixture) batchOf(n int, cid, key string) tasks.BatchRequest {
 // A batch whose enqueue fails leaves nothing: no event, no pending
 // delivery, no key held; the client's retry creates it once.
 func TestBatchRollbackOnEnqueueFailure(t *testing.T) {
-	for _, script := range []bool{false, true} {
-		t.Run(map[bool]string{false: "through the client", true: "by script"}[script], func(t *testing.T) {
-			testBatchRollback(t, script)
-		})
-	}
-}
-
-func testBatchRollback(t *testing.T, script bool) {
 	ctx := context.Background()
 	f := newRollbackFixture(t)
-	dead := f.dead
-	if script {
-		down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
-		t.Cleanup(func() { _ = down.Close() })
-		settings := tasks.Settings{Schedule: webhook.Schedule{time.Second}, Timeout: time.Second, EndpointConcurrency: 10}
-		dead = tasks.NewQueue(asynq.NewClientFromRedisClient(f.rc), asynq.NewInspectorFromRedisClient(f.rc), f.store, settings,
-			slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-		dead.UseScript(down)
-		f.good.UseScript(f.rc)
-	}
 	r := f.batchOf(3, "order-1", "k")
-	if _, err := dead.PublishBatch(ctx, r); !errors.Is(err, webhook.ErrUnavailable) {
+	if _, err := f.dead.PublishBatch(ctx, r); !errors.Is(err, webhook.ErrUnavailable) {
 		t.Fatalf("PublishBatch = %v, want unavailable", err)
 	}
 	for _, e := range r.Events {

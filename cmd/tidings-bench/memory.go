@@ -41,7 +41,7 @@ func (b *bench) memory() (perDelivery, perTask float64) {
 	store := redisstore.New(b.rdb, redisstore.Options{Retention: 168 * time.Hour})
 	settings := tasks.Settings{Schedule: webhook.Schedule{5 * time.Second, 30 * time.Second, 5 * time.Minute, time.Hour}, Timeout: 30 * time.Second, EndpointConcurrency: 10}
 	inspector := asynq.NewInspectorFromRedisClient(b.rdb)
-	queue := tasks.NewQueue(asynq.NewClientFromRedisClient(b.rdb), inspector, store, settings, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	queue := tasks.NewQueue(b.rdb, inspector, store, settings, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	now := time.Now()
 	ten := &webhook.Tenant{ID: webhook.NewID(webhook.PrefixTenant, now), Name: "mem", CreatedAt: now}
 	_ = store.CreateTenant(ctx, ten, &webhook.APIKey{ID: webhook.NewID(webhook.PrefixKey, now), TenantID: ten.ID, Value: webhook.NewAPIKey(), CreatedAt: now})

@@ -83,7 +83,6 @@ type process struct {
 	rc        redis.UniversalClient // plain
 	pipelined redis.UniversalClient // the auto-pipeliner on rc
 	store     *redisstore.Store
-	client    *asynq.Client
 	inspector *asynq.Inspector
 	settings  tasks.Settings
 	queues    []string // every delivery queue, this process's first
@@ -140,7 +139,7 @@ func (p *process) connect(ctx context.Context) error {
 	if err := waitForRedis(ctx, p.rc, p.log); err != nil {
 		return err
 	}
-	// The store and the Asynq client (publishing) send through go-redis's
+	// The store and the queue (publishing) send through go-redis's
 	// auto-pipeliner: commands that concurrent requests and deliveries issue
 	// at the same moment share one write and one read (a lone command goes at
 	// once). Asynq's servers fetch on the plain client (asynqClient).
@@ -151,19 +150,17 @@ func (p *process) connect(ctx context.Context) error {
 	p.store = redisstore.New(p.pipelined, redisstore.Options{Retention: cfg.LogRetention, Attempts: cfg.RetrySchedule.Attempts()})
 	p.settings = tasks.Settings{Schedule: cfg.RetrySchedule, Timeout: cfg.DeliveryTimeout, DisableAfter: cfg.DisableAfterFailures,
 		EndpointConcurrency: cfg.EndpointConcurrency, Queues: tasks.QueueNames(cfg.QueueShards)}
-	p.client = asynq.NewClientFromRedisClient(p.pipelined)
 	p.inspector = asynq.NewInspectorFromRedisClient(p.rc)
 	if p.queues, err = deliveryQueues(ctx, p.rc, p.inspector, p.settings.Queues); err != nil {
 		p.log.Warn("delivery queues not listed: serving this process's own", "error", err)
 		p.queues = p.settings.Queues
 	}
 	p.mets = metrics.New(p.queues...)
-	p.queue = tasks.NewQueue(p.client, p.inspector, p.store, p.settings, p.log, p.mets)
+	// A fan-out's or a batch's tasks in one script, in Asynq's own layout.
+	p.queue = tasks.NewQueue(p.pipelined, p.inspector, p.store, p.settings, p.log, p.mets)
 	if cfg.RedisWaitReplicas > 0 {
 		p.queue.WaitForReplicas(redisstore.NewReplicas(p.rc, cfg.RedisWaitReplicas, cfg.RedisWaitTimeout))
 	}
-	// A fan-out's or a batch's tasks in one script, in Asynq's own layout.
-	p.queue.UseScript(p.pipelined)
 	return nil
 }
 
@@ -203,9 +200,6 @@ func (p *process) run(ctx context.Context) error {
 
 // close releases what newProcess built.
 func (p *process) close() {
-	if p.client != nil {
-		_ = p.client.Close() // shared client: only marks it closed
-	}
 	if p.inspector != nil {
 		_ = p.inspector.Close() // idem
 	}
