@@ -127,3 +127,38 @@ func TestAsynqLayout(t *testing.T) {
 		}
 	}
 }
+
+// A script's tasks join the pending list in the order one Enqueue per task
+// would leave them (workers take the oldest first), and a task queued
+// already keeps its place.
+func TestEnqueueKeepsOrder(t *testing.T) {
+	ctx := context.Background()
+	_, rc := redistest.New(t)
+	store := redisstore.New(rc, redisstore.Options{Retention: time.Hour})
+	settings := tasks.Settings{Schedule: webhook.Schedule{time.Second}, Timeout: 7 * time.Second, EndpointConcurrency: 10}
+	q := tasks.NewQueue(rc, asynq.NewInspectorFromRedisClient(rc), store, settings, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	now := time.Now()
+	ev := &webhook.Event{ID: webhook.NewID(webhook.PrefixEvent, now), TenantID: "ten_1", Type: "batch.done", CreatedAt: now}
+	ds := make([]*webhook.Delivery, 50)
+	for i := range ds {
+		ds[i] = webhook.NewDelivery(webhook.NewID(webhook.PrefixDelivery, now), ev, "wh_1", webhook.TriggerScheduled, 3, now)
+	}
+	if err := q.Enqueue(ctx, ds[20:21]); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Enqueue(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	// LPUSH puts each ID at the head: the list reads newest first.
+	want := []string{}
+	for i := len(ds) - 1; i >= 0; i-- {
+		if i != 20 {
+			want = append(want, ds[i].ID)
+		}
+	}
+	want = append(want, ds[20].ID)
+	got := rc.LRange(ctx, "asynq:{"+tasks.QueueName+"}:pending", 0, -1).Val()
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("pending list (-one Enqueue per task +script):\n%s", diff)
+	}
+}
