@@ -33,12 +33,16 @@ func (c cpuTimes) since(c0 cpuTimes, deliveries int) string {
 	per := func(d time.Duration) string {
 		return strconv.FormatFloat(float64(d.Microseconds())/float64(deliveries), 'f', 0, 64) + " µs"
 	}
-	busy := 0.0
-	if c.all > c0.all {
-		busy = float64(c.busy-c0.busy) / float64(c.all-c0.all) * 100
-	}
 	return fmt.Sprintf("CPU per item: redis %s, tidings %s, driver+receiver %s; machine %.0f%% busy",
-		per(c.redis-c0.redis), per(c.tidings-c0.tidings), per(c.bench-c0.bench), busy)
+		per(c.redis-c0.redis), per(c.tidings-c0.tidings), per(c.bench-c0.bench), c.busySince(c0))
+}
+
+// busySince is the percentage of the machine's CPU time busy after c0.
+func (c cpuTimes) busySince(c0 cpuTimes) float64 {
+	if c.all <= c0.all {
+		return 0
+	}
+	return float64(c.busy-c0.busy) / float64(c.all-c0.all) * 100
 }
 
 // procCPU is a process's user+system CPU time (0 on systems without /proc).
