@@ -106,7 +106,9 @@ return n`)
 
 // taskMessage is the message of a delivery's task as Asynq encodes it
 // (its proto TaskMessage, fields in number order, zero values left out):
-// what NewDeliverTask enqueued through asynq.Client carries.
+// type deliver, the payload (PayloadOf), the delivery ID as its TaskID (so
+// scriptEnqueue never queues one delivery twice), its queue (QueueOf), the
+// retry budget (MaxRetry) and the timeout (TaskTimeout); no retention.
 func taskMessage(d *webhook.Delivery, queue string, s Settings) []byte {
 	payload := PayloadOf(d).Encode()
 	b := make([]byte, 0, 48+len(payload)+len(d.ID)+len(queue))

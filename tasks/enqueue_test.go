@@ -51,7 +51,10 @@ func TestAsynqLayout(t *testing.T) {
 	taskKey := func(id string) string { return "asynq:{" + tasks.QueueName + "}:t:" + id }
 
 	d := delivery()
-	if _, err := client.EnqueueContext(ctx, tasks.NewDeliverTask(d, settings)); err != nil {
+	// The same task built with Asynq's own options and written by Enqueue.
+	byEnqueue := asynq.NewTask(tasks.TypeDeliver, tasks.PayloadOf(d).Encode(), asynq.Queue(settings.QueueOf(d.WebhookID)),
+		asynq.TaskID(d.ID), asynq.MaxRetry(settings.MaxRetry()), asynq.Timeout(settings.TaskTimeout()), asynq.Retention(0))
+	if _, err := client.EnqueueContext(ctx, byEnqueue); err != nil {
 		t.Fatal(err)
 	}
 	want := rc.HGetAll(ctx, taskKey(d.ID)).Val()

@@ -112,18 +112,6 @@ func (s Settings) ShutdownTimeout() time.Duration { return s.TaskTimeout() + 5*t
 // Retried count.
 func (s Settings) MaxRetry() int { return max(25, 3*s.Schedule.Attempts()) }
 
-// NewDeliverTask builds the task of a delivery. Its TaskID is the delivery
-// ID, so one delivery can never be queued twice.
-func NewDeliverTask(d *webhook.Delivery, s Settings) *asynq.Task {
-	return asynq.NewTask(TypeDeliver, PayloadOf(d).Encode(),
-		asynq.Queue(s.QueueOf(d.WebhookID)),
-		asynq.TaskID(d.ID),
-		asynq.MaxRetry(s.MaxRetry()),
-		asynq.Timeout(s.TaskTimeout()),
-		asynq.Retention(0),
-	)
-}
-
 // RetryError is returned by the handler after a failed attempt: the next
 // attempt is due At (the delivery's next_retry_at, as the store recorded).
 type RetryError struct {

@@ -47,8 +47,7 @@ func TestSettings(t *testing.T) {
 	if s.TaskTimeout() != 41*time.Second || s.ShutdownTimeout() <= s.TaskTimeout() || s.MaxRetry() <= s.Schedule.Attempts() {
 		t.Errorf("TaskTimeout %v, ShutdownTimeout %v, MaxRetry %d", s.TaskTimeout(), s.ShutdownTimeout(), s.MaxRetry())
 	}
-	task := NewDeliverTask(&webhook.Delivery{ID: "dlv_1", TenantID: "ten_1", WebhookID: "wh_1", EventID: "evt_1", EventType: "a.b"}, s)
-	if got := string(task.Payload()); got != "ten_1 dlv_1 evt_1 wh_1" {
+	if got := string(PayloadOf(&webhook.Delivery{ID: "dlv_1", TenantID: "ten_1", WebhookID: "wh_1", EventID: "evt_1", EventType: "a.b"}).Encode()); got != "ten_1 dlv_1 evt_1 wh_1" {
 		t.Errorf("payload = %q (IDs only)", got)
 	}
 }
